@@ -1,0 +1,3 @@
+from scs_testbed.cli import main
+
+main()

@@ -1,0 +1,104 @@
+data "openstack_images_image_v2" "manager" {
+  name        = var.image
+  most_recent = true
+}
+
+data "openstack_images_image_v2" "node" {
+  name        = var.image_node
+  most_recent = true
+}
+
+resource "openstack_compute_keypair_v2" "key" {
+  name       = "${var.prefix}-key"
+  public_key = var.public_key
+
+  lifecycle {
+    precondition {
+      condition     = var.public_key != null
+      error_message = "public_key is required: without it the provider would generate a private key and keep it in the state. scs-testbed sets it from the testbed's own key pair."
+    }
+  }
+}
+
+resource "openstack_compute_instance_v2" "manager" {
+  name              = "${var.prefix}-manager"
+  flavor_name       = var.flavor_manager
+  image_id          = var.manager_boot_from_volume ? null : data.openstack_images_image_v2.manager.id
+  key_pair          = openstack_compute_keypair_v2.key.name
+  availability_zone = var.availability_zone
+  config_drive      = var.enable_config_drive
+  user_data = templatefile("${local.bootstrap_dir}/manager.yaml.tftpl", {
+    prefix                   = var.prefix
+    image_user               = var.image_user
+    public_key               = var.public_key
+    manager_ip               = local.manager_ip
+    node_ips                 = local.node_ips
+    management_cidr          = var.management_cidr
+    configuration_repository = var.configuration_repository
+    configuration_version    = var.configuration_version
+    manager_version          = var.manager_version
+    ceph_version             = var.ceph_version
+    openstack_version        = var.openstack_version
+    deploy_mode              = var.deploy_mode
+  })
+
+  network {
+    port = openstack_networking_port_v2.manager.id
+  }
+
+  dynamic "block_device" {
+    for_each = var.manager_boot_from_volume ? [1] : []
+    content {
+      uuid                  = data.openstack_images_image_v2.manager.id
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = var.volume_size_base
+      volume_type           = var.volume_type
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [image_id, user_data]
+  }
+}
+
+resource "openstack_compute_instance_v2" "node" {
+  count = var.number_of_nodes
+
+  name              = "${var.prefix}-node-${count.index}"
+  flavor_name       = var.flavor_node
+  image_id          = var.node_boot_from_volume ? null : data.openstack_images_image_v2.node.id
+  key_pair          = openstack_compute_keypair_v2.key.name
+  availability_zone = var.availability_zone
+  config_drive      = var.enable_config_drive
+  user_data = templatefile("${local.bootstrap_dir}/node.yaml.tftpl", {
+    prefix     = var.prefix
+    hostname   = "${var.prefix}-node-${count.index}"
+    image_user = var.image_node_user
+    public_key = var.public_key
+    manager_ip = local.manager_ip
+  })
+
+  network {
+    port = openstack_networking_port_v2.node[count.index].id
+  }
+
+  dynamic "block_device" {
+    for_each = var.node_boot_from_volume ? [1] : []
+    content {
+      uuid                  = data.openstack_images_image_v2.node.id
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = var.volume_size_base
+      volume_type           = var.volume_type
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [image_id, user_data]
+  }
+}
