@@ -1,0 +1,9 @@
+"""Environment commands: envs, env show, env validate."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the application."""

