@@ -1,9 +1,166 @@
-"""Environment commands: envs, env show, env validate."""
+"""Environment commands: `envs`, `env show`, `env validate`."""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated
+
 import typer
+
+from scs_testbed.cli.options import (
+    EnvDir,
+    Json,
+    Overrides,
+    TerraformBinary,
+    environment_completion,
+)
+from scs_testbed.errors import InputError
+
+env_app = typer.Typer(help="Show and validate environments.", no_args_is_help=True)
+EnvName = Annotated[
+    str,
+    typer.Argument(
+        help="Environment name (see `scs-testbed envs`).", autocompletion=environment_completion
+    ),
+]
+
+
+def envs(env_dir: EnvDir = None, as_json: Json = False) -> None:
+    """List the environments: built-in ones and your own (which shadow them by name)."""
+    from scs_testbed import ui
+    from scs_testbed.environment import Catalog, display_path, load_environment
+
+    catalog = Catalog.locate(env_dir)
+    rows = []
+    for name in catalog.names():
+        env = load_environment(name, catalog)
+        rows.append(
+            {
+                "name": name,
+                "cloud": env.get("cloud_provider"),
+                "flavor_manager": env.get("flavor_manager"),
+                "flavor_node": env.get("flavor_node"),
+                "image": env.get("image"),
+                "public": env.get("public"),
+                "source": f"built-in: {env.path.name}" if env.builtin else display_path(env.path),
+                "path": str(env.path),
+            }
+        )
+    if as_json:
+        ui.print_json(rows)
+        return
+    ui.show(
+        ui.table(
+            None,
+            ["name", "cloud", "flavors (manager / node)", "image", "public network", "source"],
+            [
+                (
+                    r["name"],
+                    r["cloud"],
+                    f"{r['flavor_manager']} / {r['flavor_node']}",
+                    r["image"],
+                    r["public"],
+                    r["source"],
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@env_app.command("show")
+def show(
+    name: EnvName,
+    override: Overrides = None,
+    env_dir: EnvDir = None,
+    as_json: Json = False,
+) -> None:
+    """Show the merged variables of an environment and where each value comes from."""
+    from scs_testbed import ui
+    from scs_testbed.environment import Catalog, load_environment
+
+    env = load_environment(name, Catalog.locate(env_dir), override or [])
+    if as_json:
+        ui.print_json(
+            {
+                "name": env.name,
+                "path": str(env.path),
+                "builtin": env.builtin,
+                "variables": {
+                    key: {"value": value, "source": env.sources[key].kind, "where": env.where(key)}
+                    for key, value in env.values.items()
+                },
+            }
+        )
+        return
+    for line in env.header():
+        ui.info(f"[dim]# {line}[/]")
+    ui.show(
+        ui.table(
+            f"environment {env.name} ({env.location})",
+            ["variable", "value", "from"],
+            [(k, _hcl(v), env.where(k)) for k, v in env.values.items()],
+        )
+    )
+
+
+@env_app.command("validate")
+def validate(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Environments to validate.", autocompletion=environment_completion),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Validate every known environment.")] = False,
+    override: Overrides = None,
+    env_dir: EnvDir = None,
+    terraform: TerraformBinary = None,
+    as_json: Json = False,
+) -> None:
+    """Validate environments: declared keys, types, required values, the module's rules."""
+    from scs_testbed import ui
+    from scs_testbed.environment import Catalog
+    from scs_testbed.terraform import find_terraform
+    from scs_testbed.validation import validate_environments
+
+    catalog = Catalog.locate(env_dir)
+    if not names and not all_:
+        raise InputError(
+            "name the environments to validate, or pass --all",
+            details=[f"known environments: {', '.join(catalog.names())}"],
+        )
+    binary = find_terraform(terraform, required=False)
+    if binary is None:
+        ui.warn("no tofu/terraform found: only structural checks (types, keys, required values)")
+    started = time.monotonic()
+    results = validate_environments(names or catalog.names(), catalog, override or [], binary)
+    elapsed = time.monotonic() - started
+    if as_json:
+        ui.print_json([r.__dict__ for r in results])
+    else:
+        for result in results:
+            if result.ok:
+                ui.success(f"{result.name} ({result.location})")
+            else:
+                ui.err_console.print(f"[red]✘[/] {result.name} ({result.location})")
+                for problem in result.problems:
+                    ui.err_console.print(f"    {problem}", markup=False, soft_wrap=True)
+        bad = sum(not r.ok for r in results)
+        ui.info(f"{len(results) - bad} valid, {bad} invalid in {elapsed:.2f} s")
+    if any(not r.ok for r in results):
+        raise typer.Exit(2)
+
+
+def _hcl(value: object) -> str:
+    import json
+
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
+    app.command("envs")(envs)
+    app.add_typer(env_app, name="env")

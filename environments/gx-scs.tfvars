@@ -1,0 +1,14 @@
+# Provider: gx-scs (the SCS project's own test cloud, operated by plusserver)
+# Tested: not yet run with scs-testbed. The external network name is an assumption: check
+# `openstack network list --external` and set `public` in your own copy if it differs.
+# Quirks:
+#   - SCS standard flavors and image names.
+cloud_provider            = "gx-scs"
+flavor_manager            = "SCS-4V-16-50"
+flavor_node               = "SCS-8V-32-50"
+image                     = "Ubuntu 24.04"
+image_node                = "Ubuntu 24.04"
+public                    = "ext01"
+availability_zone         = "nova"
+volume_availability_zone  = "nova"
+network_availability_zone = null

@@ -1,0 +1,477 @@
+"""Environments: module defaults ◄ environments/<name>.tfvars ◄ `-o key=value`.
+
+An environment is a Terraform variables file for one cloud. The module's own `variables.tf`
+says which keys exist, their types and defaults; this module reads both with python-hcl2 and
+keeps, for every merged value, where it came from (module default, file:line, or -o).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from scs_testbed.errors import InputError
+from scs_testbed.resources import builtin_env_dir, module_dir
+
+ENV_DIR_VARIABLE = "SCS_TESTBED_ENV_DIR"
+SUFFIX = ".tfvars"
+_NO_DEFAULT = object()
+_KEY_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=")
+
+
+def display_path(path: Path) -> str:
+    """A path as the user should read it: relative to the current directory when inside it."""
+    try:
+        return os.fspath(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return os.fspath(path)
+
+
+@dataclass(frozen=True)
+class ModuleVariable:
+    """One `variable` block of the testbed module."""
+
+    name: str
+    type: str
+    description: str
+    default: Any = _NO_DEFAULT
+    line: int = 0
+
+    @property
+    def required(self) -> bool:
+        return self.default is _NO_DEFAULT
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a merged value came from."""
+
+    kind: str  # "default" | "file" | "override"
+    where: str
+
+    def __str__(self) -> str:
+        return self.where
+
+
+@dataclass
+class Environment:
+    """A merged environment: every declared variable that has a value, with its source."""
+
+    name: str
+    path: Path
+    builtin: bool
+    values: dict[str, Any]
+    sources: dict[str, Source]
+    file_values: dict[str, Any] = field(default_factory=dict)
+    file_lines: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    @property
+    def location(self) -> str:
+        return display_path(self.path)
+
+    def where(self, key: str) -> str:
+        """`file:line` of a key set in the environment file, else its source."""
+        if key in self.overrides:
+            return f"-o {key}"
+        if key in self.file_lines:
+            return f"{self.location}:{self.file_lines[key]}"
+        return str(self.sources.get(key, Source("default", "module default")))
+
+    def header(self) -> list[str]:
+        """The comment lines at the top of the file (provider notes)."""
+        lines = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if not stripped.startswith("#"):
+                break
+            lines.append(stripped.lstrip("#").strip())
+        return lines
+
+
+# --------------------------------------------------------------------------- module variables
+
+
+def _strip_interpolation(text: str) -> str:
+    text = text.strip()
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1].strip()
+    return text
+
+
+@cache
+def module_variables(directory: Path | None = None) -> dict[str, ModuleVariable]:
+    """The variables declared by the testbed module, in file order."""
+    import hcl2
+    from hcl2.utils import SerializationOptions
+
+    path = (directory or module_dir()) / "variables.tf"
+    text = path.read_text(encoding="utf-8")
+    options = SerializationOptions(strip_string_quotes=True, with_comments=False)
+    parsed = hcl2.loads(text, serialization_options=options)
+    lines = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = re.match(r'^variable\s+"([^"]+)"', line)
+        if match:
+            lines[match.group(1)] = number
+    variables: dict[str, ModuleVariable] = {}
+    for block in parsed.get("variable", []):
+        for name, body in block.items():
+            variables[name] = ModuleVariable(
+                name=name,
+                type=_strip_interpolation(str(body.get("type", "any"))),
+                description=str(body.get("description", "")),
+                default=body.get("default", _NO_DEFAULT),
+                line=lines.get(name, 0),
+            )
+    return variables
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _undeclared_message(key: str, declared: Mapping[str, ModuleVariable]) -> str:
+    suggestion = closest(key, declared)
+    message = f"{key} is not a variable of the testbed module"
+    if suggestion:
+        message += f"; did you mean {suggestion}?"
+    return message
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def type_problem(type_expr: str, value: Any) -> str | None:
+    """Why `value` cannot convert to the Terraform type, or None (Terraform's conversion rules)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.startswith("${"):
+        return "expressions are not allowed in environment files; write a literal value"
+    kind = type_expr.replace(" ", "")
+    if kind == "any":
+        return None
+    if kind == "string":
+        if isinstance(value, str | int | float | bool):
+            return None
+        return f"a string is required, got {_describe(value)}"
+    if kind == "number":
+        if isinstance(value, bool):
+            return "a number is required, got a bool"
+        if isinstance(value, int | float):
+            return None
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                return f"a number is required, got {value!r}"
+            return None
+        return f"a number is required, got {_describe(value)}"
+    if kind == "bool":
+        if isinstance(value, bool) or value in ("true", "false"):
+            return None
+        return f"a bool (true or false) is required, got {_describe(value)}"
+    for prefix in ("list(", "set("):
+        if kind.startswith(prefix) and kind.endswith(")"):
+            if not isinstance(value, list):
+                return f"a list is required ({type_expr}), got {_describe(value)}"
+            inner = kind[len(prefix) : -1]
+            for index, item in enumerate(value):
+                problem = type_problem(inner, item)
+                if problem:
+                    return f"element {index}: {problem}"
+            return None
+    if kind.startswith("map(") and kind.endswith(")"):
+        if not isinstance(value, dict):
+            return f"a map is required ({type_expr}), got {_describe(value)}"
+        inner = kind[4:-1]
+        for key, item in value.items():
+            problem = type_problem(inner, item)
+            if problem:
+                return f"key {key!r}: {problem}"
+        return None
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a map"
+    return type(value).__name__
+
+
+def convert(type_expr: str, value: Any) -> Any:
+    """Convert a value that passed `type_problem` to the Python form of the Terraform type."""
+    if value is None:
+        return None
+    kind = type_expr.replace(" ", "")
+    if kind == "number" and isinstance(value, str):
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if kind == "number" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "bool" and isinstance(value, str):
+        return value == "true"
+    if kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "string" and isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+# --------------------------------------------------------------------------- tfvars files
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Line of each top-level `key =` in a tfvars text (nested maps and strings skipped)."""
+    lines: dict[str, int] = {}
+    depth = 0
+    in_heredoc: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_heredoc:
+            if line.strip() == in_heredoc:
+                in_heredoc = None
+            continue
+        if depth == 0:
+            match = _KEY_LINE.match(line)
+            if match and match.group(1) not in lines:
+                lines[match.group(1)] = number
+        heredoc = re.search(r"<<-?([A-Z_]+)\s*$", line)
+        if heredoc:
+            in_heredoc = heredoc.group(1)
+        depth += _bracket_balance(line)
+    return lines
+
+
+def _bracket_balance(line: str) -> int:
+    balance = 0
+    in_string = False
+    escaped = False
+    for index, char in enumerate(line):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char == "#" or line.startswith("//", index):
+            break
+        elif char in "[{(":
+            balance += 1
+        elif char in "]})":
+            balance -= 1
+    return balance
+
+
+def parse_tfvars(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Values and key lines of a tfvars file; a syntax error names file:line."""
+    import hcl2
+    from hcl2.utils import SerializationOptions
+    from lark.exceptions import LarkError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{display_path(path)}: cannot read: {error.strerror}") from error
+    options = SerializationOptions(strip_string_quotes=True, with_comments=False)
+    try:
+        values = hcl2.loads(text, serialization_options=options)
+    except LarkError as error:
+        line = getattr(error, "line", None)
+        where = f"{display_path(path)}:{line}" if line else display_path(path)
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(
+            f"{where}: malformed variables file: {first}",
+            hint="environment files hold lines of `name = value` (HCL), "
+            'e.g. flavor_node = "SCS-8V-32"',
+        ) from error
+    values = {k: v for k, v in values.items() if not k.startswith("__")}
+    lines = key_lines(text)
+    for key, value in values.items():
+        if isinstance(value, dict) and value.get("__is_block__"):
+            raise InputError(
+                f"{display_path(path)}:{lines.get(key, '?')}: {key} is a block; "
+                "environment files hold only `name = value` lines"
+            )
+    return values, lines
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Where environments are found: the user's directory shadows the built-ins by name."""
+
+    user_dir: Path | None
+    builtin_dir: Path
+
+    @classmethod
+    def locate(cls, env_dir: Path | None = None) -> Catalog:
+        """Use `--env-dir`, else $SCS_TESTBED_ENV_DIR, else ./environments if it exists."""
+        builtin = builtin_env_dir()
+        if env_dir is None and os.environ.get(ENV_DIR_VARIABLE):
+            env_dir = Path(os.environ[ENV_DIR_VARIABLE])
+            origin = ENV_DIR_VARIABLE
+        else:
+            origin = "--env-dir"
+        if env_dir is not None:
+            env_dir = env_dir.expanduser()
+            if not env_dir.is_dir():
+                raise InputError(
+                    f"environment directory {env_dir} ({origin}) does not exist",
+                    hint="create it, or point --env-dir / SCS_TESTBED_ENV_DIR at the directory "
+                    "holding your <name>.tfvars files",
+                )
+        elif Path("environments").is_dir():
+            env_dir = Path("environments")
+        if env_dir is not None and env_dir.resolve() == builtin.resolve():
+            env_dir = None
+        return cls(env_dir, builtin)
+
+    def paths(self) -> dict[str, tuple[Path, bool]]:
+        """name -> (file, is_builtin), user files shadowing built-ins."""
+        found: dict[str, tuple[Path, bool]] = {}
+        for path in sorted(self.builtin_dir.glob(f"*{SUFFIX}")):
+            found[path.name[: -len(SUFFIX)]] = (path, True)
+        if self.user_dir is not None:
+            for path in sorted(self.user_dir.glob(f"*{SUFFIX}")):
+                found[path.name[: -len(SUFFIX)]] = (path, False)
+        return dict(sorted(found.items()))
+
+    def names(self) -> list[str]:
+        return list(self.paths())
+
+    def resolve(self, name: str) -> tuple[Path, bool]:
+        """The file of environment `name`; a path to a .tfvars file is accepted too."""
+        paths = self.paths()
+        if name in paths:
+            return paths[name]
+        as_path = Path(name).expanduser()
+        if name.endswith(SUFFIX) and as_path.is_file():
+            return as_path, False
+        suggestion = closest(name, paths)
+        message = f"unknown environment {name!r}"
+        if suggestion:
+            message += f"; did you mean {suggestion!r}?"
+        raise InputError(
+            message,
+            details=[f"known environments: {', '.join(paths) or '(none)'}"],
+            hint="list them with `scs-testbed envs`; add your own as <name>.tfvars in "
+            "./environments or --env-dir",
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_override(text: str, declared: Mapping[str, ModuleVariable]) -> tuple[str, Any]:
+    """`key=value` from the command line, the value read as the variable's type."""
+    import hcl2
+    from hcl2.utils import SerializationOptions
+    from lark.exceptions import LarkError
+
+    if "=" not in text:
+        raise InputError(f"-o {text}: expected key=value, e.g. -o number_of_nodes=4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if key not in declared:
+        raise InputError(f"-o {text}: {_undeclared_message(key, declared)}")
+    variable = declared[key]
+    value: Any
+    if raw.strip() == "null":
+        value = None
+    elif variable.type == "string":
+        value = raw
+    else:
+        options = SerializationOptions(strip_string_quotes=True, with_comments=False)
+        try:
+            value = hcl2.loads(f"v = {raw}\n", serialization_options=options)["v"]
+        except (LarkError, KeyError):
+            value = raw
+    problem = type_problem(variable.type, value)
+    if problem:
+        raise InputError(f"-o {text}: {key}: {problem}")
+    return key, convert(variable.type, value)
+
+
+def load_environment(
+    name: str,
+    catalog: Catalog | None = None,
+    overrides: Iterable[str] = (),
+) -> Environment:
+    """Load and merge one environment; structural problems raise InputError with file:line."""
+    catalog = catalog or Catalog.locate()
+    path, builtin = catalog.resolve(name)
+    declared = module_variables()
+    file_values, file_lines = parse_tfvars(path)
+    where = display_path(path)
+    problems = []
+    for key, value in file_values.items():
+        line = file_lines.get(key, "?")
+        if key not in declared:
+            problems.append(f"{where}:{line}: {_undeclared_message(key, declared)}")
+            continue
+        problem = type_problem(declared[key].type, value)
+        if problem:
+            problems.append(f"{where}:{line}: {key}: {problem}")
+    if problems:
+        raise InputError(
+            f"environment {name!r} is not valid ({len(problems)} problem(s))",
+            details=problems,
+            hint=f"fix {where}; the module's variables are listed by `scs-testbed env show {name}`",
+        )
+    parsed_overrides = dict(parse_override(text, declared) for text in overrides)
+
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for key, variable in declared.items():
+        if not variable.required:
+            values[key] = variable.default
+            sources[key] = Source("default", "module default")
+    for key, value in file_values.items():
+        values[key] = convert(declared[key].type, value)
+        sources[key] = Source("file", f"{where}:{file_lines.get(key, '?')}")
+    for key, value in parsed_overrides.items():
+        values[key] = value
+        sources[key] = Source("override", f"-o {key}")
+    return Environment(
+        name=path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem,
+        path=path,
+        builtin=builtin,
+        values=values,
+        sources=sources,
+        file_values=file_values,
+        file_lines=file_lines,
+        overrides=parsed_overrides,
+    )
+
+
+def missing_required(env: Environment) -> list[str]:
+    """Required variables without a value, as messages."""
+    return [
+        f"{env.location}: {name} is required but not set ({variable.description})"
+        for name, variable in module_variables().items()
+        if variable.required and env.values.get(name) is None
+    ]
