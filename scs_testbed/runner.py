@@ -8,7 +8,7 @@ import shlex
 import signal
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,3 +152,119 @@ def start_detached(
             start_new_session=True,
         )
     return proc.pid
+
+
+def interactive(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run a command attached to the user's terminal (stdin/stdout/stderr inherited)."""
+    args = [str(a) for a in argv]
+    log.debug("interactive: %s", shlex.join(args))
+    return subprocess.run(args, env=_environ(env), check=False).returncode
+
+
+class NotReadyError(RuntimeError):
+    """A child started with start_notified exited or timed out before it said READY=1."""
+
+
+def start_notified(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    ready_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Start a daemon in its own session; return its PID once it sends sd_notify READY=1.
+
+    The child gets NOTIFY_SOCKET pointing at a datagram socket of ours (as systemd does).
+    On exit or timeout before READY the child is stopped and NotReadyError raised.
+    """
+    import socket
+    import tempfile
+    import time
+
+    args = [str(a) for a in argv]
+    log.debug("start (notify): %s > %s", shlex.join(args), log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="scs-notify-") as tmp:
+        sock_path = os.path.join(tmp, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(sock_path)
+            sock.settimeout(0.1)
+            with open(log_path, "ab") as out:
+                proc = subprocess.Popen(
+                    args,
+                    env=_environ({**(env or {}), "NOTIFY_SOCKET": sock_path}),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + ready_timeout
+            while True:
+                try:
+                    if b"READY=1" in sock.recv(4096):
+                        return proc.pid
+                except TimeoutError:
+                    pass
+                if proc.poll() is not None:
+                    raise NotReadyError(f"exited with code {proc.returncode} before READY")
+                if time.monotonic() > deadline:
+                    stop_tree(proc.pid)
+                    raise NotReadyError(f"not ready after {ready_timeout:.0f} s")
+        finally:
+            sock.close()
+
+
+def descendants(pid: int) -> list[int]:
+    """PIDs of all living descendants of `pid` (children first), read from /proc."""
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        parent = queue.pop(0)
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            for kid in kids:
+                if kid not in found:
+                    found.append(kid)
+                    queue.append(kid)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (reaping our own children)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def stop_tree(pid: int, timeout: float = 15.0) -> bool:
+    """SIGTERM `pid`, wait for it and every descendant it had (even setsid'd ones) to exit.
+
+    Those still alive after `timeout` get SIGKILL. Returns True if all ended on SIGTERM.
+    """
+    import time
+
+    tree = [pid, *descendants(pid)]
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in tree):
+        if time.monotonic() > deadline:
+            for p in tree:
+                if alive(p):
+                    log.debug("stop: SIGKILL %s", p)
+                    with suppress(ProcessLookupError):
+                        os.kill(p, signal.SIGKILL)
+            return False
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,60 @@
+"""Console logs of the testbed's servers through openstacksdk (for when SSH never comes up)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scs_testbed.errors import InputError, RemoteError
+from scs_testbed.remote.hostkeys import HostKey, parse_console_host_keys
+
+
+def open_cloud(cloud: str) -> Any:
+    """An openstacksdk connection to the clouds.yaml entry `cloud`."""
+    import openstack
+    import openstack.exceptions
+
+    try:
+        return openstack.connect(cloud=cloud)
+    except openstack.exceptions.ConfigException as error:
+        raise InputError(
+            f"cloud {cloud!r} is not in clouds.yaml: {error}",
+            hint="check OS_CLIENT_CONFIG_FILE or ~/.config/openstack/clouds.yaml",
+        ) from error
+
+
+def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
+    """The server's console output (the last `length` lines, or all)."""
+    import openstack.exceptions
+
+    try:
+        server = cloud.compute.get_server(server_id)
+        output = cloud.compute.get_server_console_output(server, length=length)
+    except openstack.exceptions.ResourceNotFound as error:
+        raise RemoteError(
+            f"server {server_id} does not exist (any more)",
+            hint="the testbed may have been destroyed; see scs-testbed status",
+        ) from error
+    except openstack.exceptions.SDKException as error:
+        raise RemoteError(f"cannot read the console of server {server_id}: {error}") from error
+    if isinstance(output, dict):
+        return str(output.get("output") or "")
+    return str(output or "")
+
+
+def wait_for_host_keys(
+    cloud: Any, server_id: str, timeout: float = 900.0, interval: float = 10.0
+) -> list[HostKey]:
+    """Poll the console log until cloud-init printed the host keys; return them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = parse_console_host_keys(console_log(cloud, server_id))
+        if keys:
+            return keys
+        if time.monotonic() > deadline:
+            raise RemoteError(
+                f"server {server_id} printed no SSH host keys to its console in {timeout:.0f} s",
+                hint="look at the console (scs-testbed console) — the VM may not have booted, or "
+                "the image's cloud-init does not print keys (ssh_key_console_blacklist)",
+            )
+        time.sleep(interval)

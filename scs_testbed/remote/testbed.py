@@ -1,0 +1,173 @@
+"""Glue between a testbed's workspace (outputs, key, files) and the remote core.
+
+The lifecycle calls `prepare_access` after a successful apply; the access commands use
+`find_workspace`, `targets` and `watch_options`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scs_testbed.errors import InputError
+from scs_testbed.remote.hostkeys import (
+    HostEntry,
+    HostKey,
+    known_hosts_name,
+    render_ssh_config,
+    write_known_hosts,
+    write_private,
+)
+from scs_testbed.remote.ssh import SshTarget
+from scs_testbed.workspace import Workspace, list_workspaces
+
+_HOST = re.compile(r"^(manager|node-(\d+))$")
+
+
+def find_workspace(name: str | None) -> Workspace:
+    """The testbed called `name`, or the only one there is."""
+    known = list_workspaces()
+    if name:
+        workspace = Workspace.named(name)
+        if not workspace.exists:
+            raise InputError(
+                f"no testbed named {name!r}",
+                hint=_choices(known) or "deploy one: scs-testbed deploy -e ENV",
+            )
+        return workspace
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise InputError("there is no testbed yet", hint="deploy one: scs-testbed deploy -e ENV")
+    raise InputError("several testbeds exist; say which one", hint=_choices(known))
+
+
+def _choices(known: Sequence[Workspace]) -> str:
+    return "name one of: " + ", ".join(w.name for w in known) if known else ""
+
+
+def host_entries(outputs: Mapping[str, Any]) -> list[HostEntry]:
+    """ssh_config hosts: the manager by its floating IP, node-N through the manager."""
+    manager = HostEntry("manager", str(outputs["manager_address"]), str(outputs["image_user"]))
+    node_user = str(outputs.get("image_node_user") or outputs["image_user"])
+    nodes = [
+        HostEntry(f"node-{index}", str(address), node_user, jump="manager")
+        for index, address in enumerate(outputs.get("node_addresses") or [])
+    ]
+    return [manager, *nodes]
+
+
+def write_ssh_config(workspace: Workspace, outputs: Mapping[str, Any] | None = None) -> Path:
+    """Write the testbed's ssh_config from its outputs; return its path."""
+    entries = host_entries(outputs or workspace.read_outputs())
+    text = render_ssh_config(
+        entries,
+        key_file=workspace.private_key,
+        known_hosts=workspace.known_hosts,
+        header=f"scs-testbed {workspace.name}: generated, rewritten by every deploy.\n"
+        f"Use: ssh -F {workspace.ssh_config} manager",
+    )
+    write_private(workspace.ssh_config, text)
+    return workspace.ssh_config
+
+
+def pin_host_keys(
+    workspace: Workspace,
+    keys_by_host: Mapping[str, Sequence[HostKey]],
+    outputs: Mapping[str, Any] | None = None,
+) -> None:
+    """Pin keys given per host alias (manager, node-N) in the testbed's known_hosts."""
+    addresses = {e.alias: e.address for e in host_entries(outputs or workspace.read_outputs())}
+    unknown = sorted(set(keys_by_host) - set(addresses))
+    if unknown:
+        raise InputError(f"unknown hosts {', '.join(unknown)}")
+    write_known_hosts(
+        workspace.known_hosts,
+        {known_hosts_name(addresses[alias]): keys for alias, keys in keys_by_host.items()},
+    )
+
+
+def cloud_name(workspace: Workspace) -> str:
+    """The clouds.yaml entry the testbed was deployed to."""
+    try:
+        tfvars = json.loads(workspace.tfvars_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tfvars = {}
+    cloud = tfvars.get("cloud_provider") or workspace.read_meta().get("cloud")
+    if not cloud:
+        raise InputError(
+            f"testbed {workspace.name!r} does not record its cloud",
+            hint=f"its {workspace.tfvars_file.name} lacks cloud_provider",
+        )
+    return str(cloud)
+
+
+def server_ids(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Server IDs by host alias (manager, node-N)."""
+    servers = outputs.get("servers") or {}
+    ids = {"manager": str(servers.get("manager"))} if servers.get("manager") else {}
+    ids.update({f"node-{i}": str(s) for i, s in enumerate(servers.get("nodes") or [])})
+    return ids
+
+
+def prepare_access(workspace: Workspace, *, timeout: float = 900.0) -> None:
+    """After apply: write ssh_config and pin every VM's host keys from its console log.
+
+    Waits (up to `timeout` seconds per VM) until cloud-init printed the keys.
+    """
+    from scs_testbed.remote.console import open_cloud, wait_for_host_keys
+
+    outputs = workspace.read_outputs()
+    write_ssh_config(workspace, outputs)
+    cloud = open_cloud(cloud_name(workspace))
+    keys = {
+        alias: wait_for_host_keys(cloud, server, timeout)
+        for alias, server in server_ids(outputs).items()
+    }
+    pin_host_keys(workspace, keys, outputs)
+
+
+def check_host(name: str, outputs: Mapping[str, Any]) -> str:
+    """Validate a host alias (manager or node-N within the testbed)."""
+    match = _HOST.match(name)
+    nodes = len(outputs.get("node_addresses") or [])
+    if not match or (match.group(2) is not None and int(match.group(2)) >= nodes):
+        valid = ", ".join(["manager", *(f"node-{i}" for i in range(nodes))])
+        raise InputError(f"unknown host {name!r}", hint=f"choose one of: {valid}")
+    return name
+
+
+def targets(workspace: Workspace, outputs: Mapping[str, Any] | None = None) -> dict[str, SshTarget]:
+    """paramiko targets by alias, built from the same data as ssh_config."""
+    entries = host_entries(outputs or workspace.read_outputs())
+    key, known = workspace.private_key, workspace.known_hosts
+    manager = SshTarget(entries[0].address, entries[0].user, key, known, name="manager")
+    result = {"manager": manager}
+    for entry in entries[1:]:
+        result[entry.alias] = SshTarget(
+            entry.address, entry.user, key, known, jump=manager, name=entry.alias
+        )
+    return result
+
+
+def interface_overrides(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Addresses for the web interface table taken from the outputs where they exist."""
+    overrides: dict[str, str] = {}
+    if outputs.get("manager_internal_address"):
+        overrides["manager"] = str(outputs["manager_internal_address"])
+    vips = outputs.get("vip_addresses") or []
+    if len(vips) >= 3:
+        overrides["api_int"], overrides["api"] = str(vips[1]), str(vips[2])
+    nodes = outputs.get("node_addresses") or []
+    if nodes:
+        overrides["node0"] = str(nodes[0])
+    return overrides
+
+
+def management_cidr(outputs: Mapping[str, Any]) -> str:
+    """The CIDR to tunnel (the management network)."""
+    networks = outputs.get("networks") or {}
+    return str((networks.get("management") or {}).get("cidr") or "192.168.16.0/20")

@@ -1,0 +1,156 @@
+"""sshuttle through the manager to the testbed networks; ready on READY=1, stopped by PID."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scs_testbed import runner
+from scs_testbed.errors import InputError, RemoteError
+
+METHODS = ("auto", "nat", "nft", "tproxy", "pf", "ipfw")
+MODES = ("manager", "ceph", "openstack", "full")
+
+
+@dataclass(frozen=True)
+class TunnelSpec:
+    """What sshuttle needs: the manager's ssh_config alias, the config, the subnets."""
+
+    ssh_config: Path
+    host_alias: str
+    subnets: Sequence[str]
+    method: str = "auto"
+    wrapper: Sequence[str] = field(default_factory=tuple)  # e.g. ip netns exec NS (tests)
+
+    def argv(self) -> list[str]:
+        """The sshuttle command line (ControlMaster off: sshuttle owns its ssh process)."""
+        if self.method not in METHODS:
+            raise InputError(
+                f"unknown sshuttle method {self.method!r}",
+                hint=f"choose one of {', '.join(METHODS)}",
+            )
+        ssh_cmd = shlex.join(
+            ["ssh", "-F", str(self.ssh_config), "-o", "ControlMaster=no", "-o", "ControlPath=none"]
+        )
+        return [
+            *self.wrapper,
+            *sshuttle_command(),
+            "--method",
+            self.method,
+            "-r",
+            self.host_alias,
+            *self.subnets,
+            "--ssh-cmd",
+            ssh_cmd,
+        ]
+
+
+def sshuttle_command() -> list[str]:
+    """sshuttle from this Python environment (the `tunnel` extra), else from PATH."""
+    if importlib.util.find_spec("sshuttle") is not None:
+        return [sys.executable, "-m", "sshuttle"]
+    found = shutil.which("sshuttle")
+    if not found:
+        raise RemoteError(
+            "sshuttle is not installed",
+            hint="pip install 'scs-testbed[tunnel]' or apt-get install sshuttle",
+        )
+    return [found]
+
+
+def start_tunnel(spec: TunnelSpec, pid_file: Path, log_file: Path, timeout: float = 60.0) -> int:
+    """Start sshuttle detached; return its PID once READY, recorded in `pid_file`."""
+    running = running_pid(pid_file)
+    if running:
+        raise RemoteError(
+            f"a tunnel is already running (PID {running})",
+            hint="stop it first: scs-testbed tunnel --stop",
+        )
+    try:
+        pid = runner.start_notified(spec.argv(), log_path=log_file, ready_timeout=timeout)
+    except runner.NotReadyError as error:
+        tail = _tail(log_file)
+        raise RemoteError(
+            f"sshuttle did not come up: {error}", details=tail, hint=f"full output in {log_file}"
+        ) from error
+    pid_file.write_text(f"{pid}\n", encoding="utf-8")
+    return pid
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The PID in `pid_file` if that process still runs (a stale file is removed)."""
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    if runner.alive(pid):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def stop_tunnel(pid_file: Path, timeout: float = 15.0) -> int | None:
+    """Stop the tunnel recorded in `pid_file` and its firewall helper; return the PID or None."""
+    pid = running_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return None
+    runner.stop_tree(pid, timeout=timeout)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def _tail(path: Path, lines: int = 8) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True)
+class WebInterface:
+    """One row of the web interface table."""
+
+    name: str
+    url: str
+    purpose: str
+
+
+def load_web_interfaces() -> list[dict[str, Any]]:
+    """The data table of web interfaces shipped with the package."""
+    text = (files("scs_testbed.remote") / "web_interfaces.yaml").read_text(encoding="utf-8")
+    return list(yaml.safe_load(text))
+
+
+def address_plan(management_cidr: str) -> dict[str, str]:
+    """Named addresses of the testbed's address plan in `management_cidr`."""
+    net = ipaddress.ip_network(management_cidr, strict=False)
+    return {
+        "manager": str(net[5]),
+        "api_int": str(net[9]),
+        "api": str(net[-2]),
+        "node0": str(net[10]),
+    }
+
+
+def web_interfaces(
+    management_cidr: str, deploy_mode: str = "full", overrides: Mapping[str, str] | None = None
+) -> list[WebInterface]:
+    """The web interfaces that exist in `deploy_mode`, with URLs from the address plan."""
+    plan = {**address_plan(management_cidr), **(overrides or {})}
+    level = MODES.index(deploy_mode) if deploy_mode in MODES else len(MODES) - 1
+    return [
+        WebInterface(row["name"], row["url"].format(**plan), row["purpose"])
+        for row in load_web_interfaces()
+        if MODES.index(row.get("needs", "manager")) <= level
+    ]
