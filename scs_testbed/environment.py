@@ -239,6 +239,10 @@ def convert(type_expr: str, value: Any) -> Any:
 # --------------------------------------------------------------------------- tfvars files
 
 
+class TfvarsSyntaxError(InputError):
+    """The variables file is not valid HCL."""
+
+
 def key_lines(text: str) -> dict[str, int]:
     """Line of each top-level `key =` in a tfvars text (nested maps and strings skipped)."""
     lines: dict[str, int] = {}
@@ -301,7 +305,7 @@ def parse_tfvars(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         line = getattr(error, "line", None)
         where = f"{display_path(path)}:{line}" if line else display_path(path)
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(
+        raise TfvarsSyntaxError(
             f"{where}: malformed variables file: {first}",
             hint="environment files hold lines of `name = value` (HCL), "
             'e.g. flavor_node = "SCS-8V-32"',

@@ -20,7 +20,7 @@ from pathlib import Path
 from scs_testbed import runner
 from scs_testbed.environment import (
     Catalog,
-    Environment,
+    TfvarsSyntaxError,
     display_path,
     load_environment,
     missing_required,
@@ -46,14 +46,16 @@ class ValidationResult:
         return not self.problems
 
 
-def _describe_diagnostic(diag: Diagnostic, env: Environment, overrides_file: Path | None) -> str:
+def _describe_diagnostic(
+    diag: Diagnostic, path: Path, location: str, overrides_file: Path | None
+) -> str:
     if diag.filename and overrides_file and Path(diag.filename) == overrides_file:
         key = (diag.code or "").split("=")[0].strip().strip('"')
         where = f"-o {key}" if key else "-o"
-    elif diag.filename and Path(diag.filename).resolve() == env.path.resolve():
-        where = f"{env.location}:{diag.line}" if diag.line else env.location
+    elif diag.filename and Path(diag.filename).resolve() == path.resolve():
+        where = f"{location}:{diag.line}" if diag.line else location
     else:
-        where = env.location
+        where = location
     detail = diag.detail.split("\n\n")[0].strip()
     detail = _NOT_SUITABLE.sub(lambda m: f"{m.group(1)}: ", detail)
     if diag.summary == "No value for required variable":
@@ -63,16 +65,29 @@ def _describe_diagnostic(diag: Diagnostic, env: Environment, overrides_file: Pat
     return f"{where}: {detail or diag.summary}"
 
 
-def judge_with_terraform(env: Environment, terraform: str, scratch: Path) -> list[str]:
-    """Problems Terraform finds in the environment (type, required, validation blocks)."""
+def _hcl_literal(value: object) -> str:
+    """A value as an HCL literal (JSON literals are valid HCL; objects use `=`)."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{json.dumps(k)} = {_hcl_literal(v)}" for k, v in value.items())
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_hcl_literal(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def judge_with_terraform(
+    path: Path, location: str, overrides: dict[str, object], terraform: str, scratch: Path
+) -> list[str]:
+    """Problems Terraform finds in a variables file (types, required values, validation)."""
     argv = [terraform, f"-chdir={scratch}", "plan", "-input=false", "-lock=false", "-json"]
-    argv.append(f"-var-file={env.path.resolve()}")
+    argv.append(f"-var-file={path.resolve()}")
     overrides_file = None
-    if env.overrides:
-        handle, name = tempfile.mkstemp(suffix=".tfvars.json", dir=scratch)
+    if overrides:
+        handle, name = tempfile.mkstemp(suffix=".tfvars", dir=scratch)
         overrides_file = Path(name)
         with open(handle, "w", encoding="utf-8") as out:
-            json.dump(env.overrides, out)
+            for key, value in overrides.items():
+                out.write(f"{key} = {_hcl_literal(value)}\n")
         argv.append(f"-var-file={overrides_file}")
     try:
         done = runner.run(argv, env=cli_environment(), timeout=120)
@@ -85,10 +100,10 @@ def judge_with_terraform(env: Environment, terraform: str, scratch: Path) -> lis
             continue
         diag = Diagnostic.from_event(event)
         if diag.severity == "error":
-            problems.append(_describe_diagnostic(diag, env, overrides_file))
+            problems.append(_describe_diagnostic(diag, path, location, overrides_file))
     if done.returncode != 0 and not problems:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        problems.append(f"{env.location}: Terraform failed: {' '.join(tail)}")
+        problems.append(f"{location}: Terraform failed: {' '.join(tail)}")
     return problems
 
 
@@ -110,17 +125,38 @@ def validate_one(
     except InputError as error:
         return ValidationResult(name, name, [error.message])
     result = ValidationResult(name, display_path(path))
+    overrides = list(overrides)
+    structural: list[str] = []
+    syntax_error = False
+    parsed_overrides: dict[str, object] = {}
     try:
         env = load_environment(name, catalog, overrides)
+        parsed_overrides = dict(env.overrides)
+    except TfvarsSyntaxError as error:
+        structural, syntax_error = [error.message], True
     except InputError as error:
-        result.problems = error.details or [error.message]
+        structural = error.details or [error.message]
+    if not (terraform and scratch):
+        if not structural:
+            structural = missing_required(env)
+        result.problems = structural
         return result
-    if terraform and scratch:
-        result.problems = judge_with_terraform(env, terraform, scratch)
-        result.judged_by_terraform = True
-    else:
-        result.problems = missing_required(env)
+    if structural and any(p.startswith("-o ") for p in structural):
+        result.problems = structural  # an unusable -o: nothing sensible to hand to Terraform
+        return result
+    judged = judge_with_terraform(path, result.location, parsed_overrides, terraform, scratch)
+    result.judged_by_terraform = True
+    if syntax_error and judged:
+        structural = []  # Terraform's own syntax message points at the right line
+    judged_at = {p.split(": ", 1)[0] for p in judged}
+    problems = judged + [p for p in structural if p.split(": ", 1)[0] not in judged_at]
+    result.problems = sorted(problems, key=_line_of)
     return result
+
+
+def _line_of(problem: str) -> int:
+    match = re.match(r"[^:]*:(\d+): ", problem)
+    return int(match.group(1)) if match else 0
 
 
 def validate_environments(

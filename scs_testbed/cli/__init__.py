@@ -6,8 +6,12 @@ import logging
 import os
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.24 vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer with click as a dependency
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from scs_testbed import __version__
 from scs_testbed.cli import access, envs, lifecycle, localcloud
@@ -58,13 +62,10 @@ def main() -> None:
     except TestbedError as error:
         ui.show_error(error)
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         ui.err_console.print("[yellow]interrupted[/]")
         sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        ui.err_console.print("[yellow]interrupted[/]")
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as error:
+    except ClickException as error:
         from typer import rich_utils
 
         rich_utils.rich_format_error(error)

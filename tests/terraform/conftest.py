@@ -1,0 +1,66 @@
+"""Fixtures of the terraform tier: the test Terraform CLI wired to the provider mirror."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests import tiers
+
+RunTerraform = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Process environment for the test Terraform: the provider comes from the local mirror."""
+    rc = tmp_path_factory.mktemp("tfrc") / "terraformrc"
+    mirror = tiers.provider_mirror()
+    rc.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
+        '    include = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n  }\n'
+        '  direct {\n    exclude = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n'
+        "  }\n}\n"
+    )
+    env = dict(os.environ)
+    env.update(TF_CLI_CONFIG_FILE=str(rc), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
+    env.pop("TF_PLUGIN_CACHE_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def run_terraform(terraform_env: dict[str, str]) -> RunTerraform:
+    """Run the test Terraform CLI; returns the completed process (never raises on failure)."""
+    binary = tiers.terraform_command()
+    assert binary
+
+    def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [binary, *args],
+            cwd=cwd,
+            env=terraform_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"terraform {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def module_copy(tmp_path_factory: pytest.TempPathFactory, run_terraform: RunTerraform) -> Path:
+    """A copy of terraform/ + bootstrap/ (so .terraform stays out of the tree), initialised."""
+    base = tmp_path_factory.mktemp("module")
+    shutil.copytree(tiers.REPO / "terraform", base / "terraform")
+    shutil.copytree(tiers.REPO / "bootstrap", base / "bootstrap")
+    run_terraform("init", "-input=false", "-backend=false", cwd=base / "terraform")
+    return base / "terraform"
