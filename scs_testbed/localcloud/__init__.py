@@ -1,0 +1,44 @@
+"""The local cloud: a real OpenStack control plane with fake back-ends on this machine.
+
+keystone, glance, placement, nova (fake hypervisor), neutron (ML2 with an agentless binding
+driver), cinder (fake driver), RabbitMQ and MariaDB, all on 127.0.0.1. Servers reach ACTIVE
+but never boot, so the Terraform side of a testbed can run here; its bootstrap cannot.
+"""
+
+from __future__ import annotations
+
+from scs_testbed.localcloud.cloud import (
+    DownResult,
+    LocalCloudError,
+    ServiceState,
+    UpResult,
+    down,
+    env_exports,
+    is_running,
+    log_tail,
+    readiness_problem,
+    require_root,
+    status,
+    up,
+)
+from scs_testbed.localcloud.layout import ADMIN_CLOUD_NAME, CLOUD_NAME, Layout
+from scs_testbed.localcloud.provision import parse_quotas
+
+__all__ = [
+    "ADMIN_CLOUD_NAME",
+    "CLOUD_NAME",
+    "DownResult",
+    "Layout",
+    "LocalCloudError",
+    "ServiceState",
+    "UpResult",
+    "down",
+    "env_exports",
+    "is_running",
+    "log_tail",
+    "parse_quotas",
+    "readiness_problem",
+    "require_root",
+    "status",
+    "up",
+]

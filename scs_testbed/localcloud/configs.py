@@ -1,0 +1,82 @@
+"""Secrets of the local cloud and the config files rendered from the packaged templates."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+from scs_testbed.localcloud.layout import KEYSTONE_URL, Layout
+from scs_testbed.localcloud.services import database_url
+
+SECRET_NAMES = ("admin", "service", "database", "rabbit", "testbed")
+
+# template file -> where it goes under etc/
+TEMPLATES = {
+    "keystone.conf": "keystone/keystone.conf",
+    "glance-api.conf": "glance/glance-api.conf",
+    "placement.conf": "placement/placement.conf",
+    "nova.conf": "nova/nova.conf",
+    "neutron.conf": "neutron/neutron.conf",
+    "ml2_conf.ini": "neutron/plugins/ml2/ml2_conf.ini",
+    "cinder.conf": "cinder/cinder.conf",
+    "rabbitmq.conf": "rabbitmq/rabbitmq.conf",
+    "my.cnf": "mysql/my.cnf",
+}
+# paste pipelines as the pip packages install them (venv/etc/...) -> etc/; nova's WSGI app
+# only looks for its paste file next to nova.conf
+PASTE_FILES = (
+    "glance/glance-api-paste.ini",
+    "nova/api-paste.ini",
+    "neutron/api-paste.ini",
+    "cinder/api-paste.ini",
+)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (created 0600, never briefly wider)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
+def load_secrets(layout: Layout) -> dict[str, str]:
+    """The cloud's passwords, generated once on first use and kept in secrets.json (0600)."""
+    known: dict[str, str] = {}
+    if layout.secrets_file.is_file():
+        known = dict(json.loads(layout.secrets_file.read_text(encoding="utf-8")))
+    missing = [name for name in SECRET_NAMES if not known.get(name)]
+    if missing:
+        for name in missing:
+            known[name] = secrets.token_urlsafe(18)
+        write_private(layout.secrets_file, json.dumps(known, indent=2) + "\n")
+    return known
+
+
+def render_configs(layout: Layout, secret: dict[str, str]) -> None:
+    """(Re)write every config file under etc/ from the templates."""
+    values = {
+        "state": str(layout.root),
+        "venv": str(layout.venv),
+        "keystone": KEYSTONE_URL.removesuffix("/v3"),
+        "db": database_url(secret),
+        "rabbit": f"rabbit://openstack:{secret['rabbit']}@127.0.0.1:5672/",
+        "password": secret["service"],
+    }
+    templates = files("scs_testbed.localcloud") / "templates"
+    for name, target in TEMPLATES.items():
+        text = (templates / name).read_text(encoding="utf-8")
+        if name == "rabbitmq.conf":
+            text = Template(text).substitute(values, password=secret["rabbit"])
+        else:
+            text = Template(text).substitute(values)
+        write_private(layout.etc / target, text)
+    write_private(layout.etc / "rabbitmq" / "enabled_plugins", "[].\n")
+    for name in PASTE_FILES:
+        shutil.copyfile(layout.venv / "etc" / name, layout.etc / name)

@@ -1,0 +1,1 @@
+"""Helpers that run inside the local cloud's venv (neutron, gunicorn), never in the tool."""
