@@ -24,7 +24,7 @@ from scs_testbed.remote.hostkeys import (
 from scs_testbed.remote.ssh import SshTarget
 from scs_testbed.workspace import Workspace, list_workspaces
 
-_HOST = re.compile(r"^(manager|node-(\d+))$")
+HOST_PATTERN = re.compile(r"^(manager|node-(\d+))$")
 
 
 def find_workspace(name: str | None) -> Workspace:
@@ -132,7 +132,7 @@ def prepare_access(workspace: Workspace, *, timeout: float = 900.0) -> None:
 
 def check_host(name: str, outputs: Mapping[str, Any]) -> str:
     """Validate a host alias (manager or node-N within the testbed)."""
-    match = _HOST.match(name)
+    match = HOST_PATTERN.match(name)
     nodes = len(outputs.get("node_addresses") or [])
     if not match or (match.group(2) is not None and int(match.group(2)) >= nodes):
         valid = ", ".join(["manager", *(f"node-{i}" for i in range(nodes))])

@@ -145,6 +145,8 @@ def follow(
                             for line in lines:
                                 result.log_lines += 1
                                 sink.log_line(line)
+                    if state.board.outcome == "done" or state.board.failed_step:
+                        _drain(conn, channels, log, sink, result)
                     if state.board.outcome == "done":
                         result.seconds = time.monotonic() - started
                         return result
@@ -197,6 +199,33 @@ def _open(conn: Connection, follower: _Follower) -> paramiko.Channel:
     except Exception as error:
         raise _Dropped(f"cannot start follower: {error}") from error
     return channel
+
+
+def _drain(
+    conn: Connection,
+    channels: dict[paramiko.Channel, _Follower],
+    log: _Follower,
+    sink: WatchSink,
+    result: WatchResult,
+    wait: float = 5.0,
+) -> None:
+    """Read the log up to its size now, so the lines written before the end are all shown."""
+    quoted = shlex.quote(log.path)
+    code, out, _ = conn.run(f"stat -c %s -- {quoted} 2>/dev/null || echo 0", timeout=30)
+    try:
+        size = int(out.split()[0]) if code == 0 and out.split() else 0
+    except ValueError:
+        size = 0
+    channel = next(c for c, f in channels.items() if f is log)
+    deadline = time.monotonic() + wait
+    while log.offset + len(log.pending) < size and time.monotonic() < deadline:
+        readable, _, _ = select.select([channel], [], [], 0.1)
+        if readable and channel.recv_ready():
+            for line in log.feed(channel.recv(65536)):
+                result.log_lines += 1
+                sink.log_line(line)
+        elif channel.eof_received or channel.closed:
+            break
 
 
 def _take_events(

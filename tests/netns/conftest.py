@@ -87,9 +87,28 @@ class Host:
             )
         )
         sh("/usr/sbin/sshd", "-t", "-f", str(config))
-        self.sshd = subprocess.Popen(
-            self.exec("/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.dir / "sshd.log"))
-        )
+        sshd = ["/usr/sbin/sshd", "-D", "-f", str(config), "-E", str(self.dir / "sshd.log")]
+        # The machine's own ~/.bashrc (read by bash under sshd) must not slow or break the
+        # sessions: a private mount namespace shows an empty one to this sshd only.
+        bashrc = Path.home() / ".bashrc"
+        if bashrc.exists():
+            empty = self.dir / "empty-bashrc"
+            empty.write_text("")
+            script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+            sshd = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                str(empty),
+                str(bashrc),
+                *sshd,
+            ]
+        self.sshd = subprocess.Popen(self.exec(*sshd))
         wait_until(lambda: self.listening(22), what=f"sshd in {self.ns}")
 
     def sshd_pids(self) -> list[int]:
@@ -177,7 +196,16 @@ def _down(prefix: str, bed_dir: Path | None) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
     for suffix in ("client", "node", "mgr"):
-        sh("ip", "netns", "del", f"{prefix}-{suffix}", check=False)
+        ns = f"{prefix}-{suffix}"
+        # The sshd's private mount namespaces hold the netns mount until they are gone.
+        with contextlib.suppress(TimeoutError):
+            wait_until(
+                lambda ns=ns: not sh("ip", "netns", "pids", ns, check=False).stdout.strip(),
+                what=f"processes of {ns} to exit",
+            )
+        sh("ip", "netns", "del", ns, check=False)
+    left = [n for n in sh("ip", "netns", "list").stdout.split() if n.startswith(f"{prefix}-")]
+    assert not left, f"namespaces left behind: {left}"
     sh("ip", "link", "del", f"{prefix}h", check=False)
     if bed_dir is not None:
         shutil.rmtree(bed_dir, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""sshuttle from the client namespace through the manager to the node's internal address."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from scs_testbed import runner
+from scs_testbed.remote import tunnel
+from tests.netns.conftest import NET, NODE_IP
+from tests.netns.helpers import cli
+
+
+def curl(ns: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, "curl", "-sf", "-m", "5", f"http://{NODE_IP}:8080/"],
+        capture_output=True,
+        text=True,
+    )
+
+
+def firewall(ns: str) -> str:
+    out = []
+    for argv in (["nft", "list", "ruleset"], ["iptables-save"]):
+        r = subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True)
+        out.append(r.stdout)
+    return "\n".join(out)
+
+
+def sshuttle_processes() -> list[str]:
+    r = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
+    return [line for line in r.stdout.splitlines() if "sshuttle" in line and "ps -eo" not in line]
+
+
+@pytest.mark.parametrize("method", ["auto", "nft"])
+def test_tunnel_reaches_node_http_and_leaves_nothing_behind(workspace, bed, method) -> None:
+    before = sshuttle_processes()
+    spec = tunnel.TunnelSpec(
+        workspace.ssh_config,
+        "manager",
+        [NET],
+        method,
+        wrapper=["ip", "netns", "exec", bed.client_ns],
+    )
+    pid_file = workspace.path / "tunnel.pid"
+    pid = tunnel.start_tunnel(spec, pid_file, workspace.log_dir / "tunnel.log", timeout=30)
+    try:
+        tree = [pid, *runner.descendants(pid)]
+        r = curl(bed.client_ns)
+        assert r.returncode == 0, (workspace.log_dir / "tunnel.log").read_text()
+        assert "hello from node-0" in r.stdout
+        assert "sshuttle" in firewall(bed.client_ns)
+    finally:
+        assert tunnel.stop_tunnel(pid_file) == pid
+    assert not any(runner.alive(p) for p in tree)
+    assert "sshuttle" not in firewall(bed.client_ns)
+    assert sshuttle_processes() == before
+    assert not pid_file.exists()
+    assert curl(bed.client_ns).returncode != 0
+
+
+def test_tunnel_cli_background_lists_web_interfaces_and_stops(workspace, bed) -> None:
+    r = cli("tunnel", "--background", netns=bed.client_ns)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "Horizon" in r.stdout and "https://192.168.16.254" in r.stdout
+        assert "http://192.168.16.5:8120" in r.stdout  # ARA on the manager
+        assert "Grafana" not in r.stdout  # deploy_mode openstack has no monitoring
+        assert curl(bed.client_ns).returncode == 0
+    finally:
+        stop = cli("tunnel", "--stop")
+    assert stop.returncode == 0 and "tunnel stopped" in stop.stderr
+    assert "sshuttle" not in firewall(bed.client_ns)
+    assert curl(bed.client_ns).returncode != 0
