@@ -27,9 +27,10 @@ TEMPLATES = {
     "rabbitmq.conf": "rabbitmq/rabbitmq.conf",
     "my.cnf": "mysql/my.cnf",
 }
-# paste pipelines as the pip packages install them (venv/etc/...) -> etc/; nova's WSGI app
-# only looks for its paste file next to nova.conf
-PASTE_FILES = (
+# files the pip packages install under venv/etc/ that the services need beside their config
+# (nova's WSGI app only looks for its paste file next to nova.conf)
+COPIED_FILES = (
+    "cinder/resource_filters.json",
     "glance/glance-api-paste.ini",
     "nova/api-paste.ini",
     "neutron/api-paste.ini",
@@ -78,5 +79,5 @@ def render_configs(layout: Layout, secret: dict[str, str]) -> None:
             text = Template(text).substitute(values)
         write_private(layout.etc / target, text)
     write_private(layout.etc / "rabbitmq" / "enabled_plugins", "[].\n")
-    for name in PASTE_FILES:
+    for name in COPIED_FILES:
         shutil.copyfile(layout.venv / "etc" / name, layout.etc / name)

@@ -122,14 +122,23 @@ def port_holders(port: int) -> list[tuple[int, str]]:
     wanted = {f"socket:[{inode}]" for inode in inodes}
     holders: list[tuple[int, str]] = []
     for pid in _all_pids():
-        fd_dir = PROC / str(pid) / "fd"
-        try:
-            links = {os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)}
-        except OSError:
-            continue
-        if links & wanted:
+        if _open_files(pid) & wanted:
             holders.append((pid, command_name(pid)))
     return holders
+
+
+def _open_files(pid: int) -> set[str]:
+    """Targets of /proc/PID/fd/* (descriptors closing while we look are skipped)."""
+    fd_dir = PROC / str(pid) / "fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return set()
+    targets = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            targets.add(os.readlink(fd_dir / name))
+    return targets
 
 
 def is_listening(port: int) -> bool:

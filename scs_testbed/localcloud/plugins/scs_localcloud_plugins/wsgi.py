@@ -29,6 +29,9 @@ class _Server(BaseApplication):
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", 8)
         self.cfg.set("timeout", 300)
+        # longer than any client's poll interval: with gunicorn's 2 s default, clients polling
+        # every 2 s (openstacksdk wait_for_*) reuse a connection the server is just closing
+        self.cfg.set("keepalive", 75)
         self.cfg.set("proc_name", self._target.split(":", 1)[0])
 
     def load(self) -> Any:

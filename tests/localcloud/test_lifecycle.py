@@ -1,0 +1,297 @@
+"""check / deploy / status / destroy against the local cloud: real openstacksdk, real Terraform,
+real terraform-provider-openstack, real OpenStack APIs. Every resource is verified in the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scs_testbed.discover import find_resources
+from tests import tiers
+from tests.localcloud.conftest import LocalCloud
+
+SECURITY = json.loads((tiers.REPO / "terraform" / "security_groups.json").read_text())
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def lifecycle_env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Process environment of a user of the local cloud, with the test Terraform."""
+    base = tmp_path_factory.mktemp("lifecycle")
+    rc = base / "terraformrc"
+    rc.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path = "{tiers.provider_mirror()}"\n'
+        '    include = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n  }\n'
+        '  direct {\n    exclude = ["registry.terraform.io/terraform-provider-openstack/openstack"]'
+        "\n  }\n}\n"
+    )
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    env.update(
+        OS_CLIENT_CONFIG_FILE=str(cloud.clouds_file),
+        TF_CLI_CONFIG_FILE=str(rc),
+        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
+        SCS_TESTBED_STATE_DIR=str(base / "state"),
+        TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
+    )
+    (base / "plugins").mkdir()
+    env.pop("SCS_TESTBED_ENV_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def cli(lifecycle_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    cwd = tmp_path_factory.mktemp("cwd")
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "scs_testbed", *args],
+            env=env or lifecycle_env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+def names_in_cloud(cloud: LocalCloud, prefix: str) -> list[str]:
+    return sorted(f"{f.kind}:{f.name}" for f in find_resources(cloud.project, prefix))
+
+
+@pytest.fixture
+def cleanup(cli: Cli, cloud: LocalCloud) -> Iterator[list[str]]:
+    """Testbed names to destroy (with --force-cleanup) whatever the test's outcome."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        cli("destroy", name, "--yes", "--force-cleanup")
+
+
+def test_deploy_default_testbed_then_destroy_leaves_nothing(
+    cli: Cli, cloud: LocalCloud, cleanup: list[str], lifecycle_env: dict[str, str]
+) -> None:
+    cleanup.append("lc-default")
+    done = cli("deploy", "-e", "local", "--name", "lc-default")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VMs do not boot" in done.stderr
+    conn = cloud.project
+    prefix = "lc-default"
+
+    servers = {s.name: s for s in conn.compute.servers() if s.name.startswith(prefix + "-")}
+    assert sorted(servers) == [f"{prefix}-manager", *(f"{prefix}-node-{i}" for i in range(3))]
+    for server in servers.values():
+        assert server.status == "ACTIVE"
+    assert servers[f"{prefix}-manager"].flavor["original_name"] == "SCS-4V-16-50"
+    assert {servers[f"{prefix}-node-{i}"].flavor["original_name"] for i in range(3)} == {
+        "SCS-8V-32-50"
+    }
+
+    ports = {p.name: p for p in conn.network.ports() if p.name.startswith(prefix + "-")}
+    assert ports[f"{prefix}-manager"].fixed_ips[0]["ip_address"] == "192.168.16.5"
+    for i in range(3):
+        port = ports[f"{prefix}-node-{i}"]
+        assert port.fixed_ips[0]["ip_address"] == f"192.168.16.{10 + i}"
+        assert port.device_id == servers[f"{prefix}-node-{i}"].id
+        pairs = sorted(p["ip_address"] for p in port.allowed_address_pairs)
+        assert pairs == ["192.168.16.8", "192.168.16.9", "192.168.31.254"]
+
+    volumes = [v for v in conn.block_storage.volumes() if v.name.startswith(prefix + "-node-")]
+    assert len(volumes) == 9
+    node_ids = {servers[f"{prefix}-node-{i}"].id for i in range(3)}
+    for volume in volumes:
+        assert volume.status == "in-use", volume.name
+        assert volume.size == 20
+        assert volume.attachments[0]["server_id"] in node_ids
+
+    ips = [ip for ip in conn.network.ips() if ip.description == f"{prefix}-manager"]
+    assert len(ips) == 1
+    assert ips[0].port_id == ports[f"{prefix}-manager"].id
+
+    router = conn.network.find_router(f"{prefix}-router")
+    public = conn.network.find_network("public")
+    assert router.external_gateway_info["network_id"] == public.id
+
+    for group_name, group in SECURITY["groups"].items():
+        sg = conn.network.find_security_group(f"{prefix}-{group_name}")
+        ingress = [
+            r
+            for r in conn.network.security_group_rules(security_group_id=sg.id)
+            if r.direction == "ingress"
+        ]
+        assert len(ingress) == len(group["rules"]), group_name
+        assert {(r.protocol, r.port_range_min) for r in ingress} == {
+            (rule["protocol"], rule.get("port")) for rule in group["rules"]
+        }
+
+    state = Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / prefix
+    assert (state / "id_ed25519").stat().st_mode & 0o777 == 0o600
+    assert state.stat().st_mode & 0o777 == 0o700
+    assert "PRIVATE KEY" not in (state / "terraform.tfvars.json").read_text()
+
+    status = cli("status", prefix, "--json")
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["outputs"]["manager_address"] == ips[0].floating_ip_address
+    assert [s["status"] for s in shown["servers"]] == ["ACTIVE"] * 4
+    listed = json.loads(cli("list", "--json").stdout)
+    assert [(t["name"], t["state"]) for t in listed] == [(prefix, "deployed")]
+
+    done = cli("destroy", prefix, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, prefix) == []
+    assert not state.exists()
+
+
+def test_quota_shortfall_is_named_and_nothing_is_created(
+    cli: Cli, cloud: LocalCloud, lifecycle_env: dict[str, str]
+) -> None:
+    original = cloud.admin.compute.get_quota_set(cloud.project_id).ram
+    cloud.admin.compute.update_quota_set(cloud.project_id, ram=50 * 1024)
+    try:
+        done = cli("check", "-e", "local", "--name", "lc-short", "--json")
+        assert done.returncode == 3, done.stdout + done.stderr
+        failed = [c for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+        assert [c["item"] for c in failed] == ["RAM"]
+        assert failed[0]["message"].startswith("RAM: need 112 GiB, ")
+        assert "(quota 50, used" in failed[0]["message"]
+
+        done = cli("deploy", "-e", "local", "--name", "lc-short")
+        assert done.returncode == 3
+        assert "RAM: need 112 GiB" in done.stderr
+        assert names_in_cloud(cloud, "lc-short") == []
+        assert not (Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / "lc-short").exists()
+    finally:
+        cloud.admin.compute.update_quota_set(cloud.project_id, ram=original)
+
+
+def test_security_group_rule_shortfall(cli: Cli, cloud: LocalCloud) -> None:
+    quota = cloud.admin.network.get_quota(cloud.project_id)
+    original = quota.security_group_rules
+    used = cloud.admin.network.get_quota(cloud.project_id, details=True).security_group_rules
+    cloud.admin.network.update_quota(quota, security_group_rules=used["used"] + 5)
+    try:
+        done = cli("check", "-e", "local", "--name", "lc-rules", "--json")
+        assert done.returncode == 3, done.stdout + done.stderr
+        failed = [c["item"] for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+        assert failed == ["security group rules"]
+    finally:
+        cloud.admin.network.update_quota(quota, security_group_rules=original)
+
+
+def test_two_testbeds_side_by_side(cli: Cli, cloud: LocalCloud, cleanup: list[str]) -> None:
+    cleanup.extend(["lc-a", "lc-b"])
+    for name in ("lc-a", "lc-b"):
+        done = cli("deploy", "-e", "local", "--name", name, "--nodes", "1")
+        assert done.returncode == 0, done.stdout + done.stderr
+    before_b = names_in_cloud(cloud, "lc-b")
+    assert len(before_b) == len(names_in_cloud(cloud, "lc-a")) > 10
+
+    done = cli("destroy", "lc-a", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, "lc-a") == []
+    assert names_in_cloud(cloud, "lc-b") == before_b
+    servers = [s for s in cloud.project.compute.servers() if s.name.startswith("lc-b-")]
+    assert sorted(s.status for s in servers) == ["ACTIVE", "ACTIVE"]
+
+    done = cli("destroy", "lc-b", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, "lc-b") == []
+
+
+def test_terraform_killed_mid_apply_then_destroy_leaves_nothing(
+    cloud: LocalCloud, lifecycle_env: dict[str, str], cleanup: list[str], cli: Cli
+) -> None:
+    cleanup.append("lc-killed")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scs_testbed",
+            "deploy",
+            "-e",
+            "local",
+            "--name",
+            "lc-killed",
+            "--nodes",
+            "2",
+        ],
+        env=lifecycle_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(names_in_cloud(cloud, "lc-killed")) >= 6:
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, "deploy finished before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert names_in_cloud(cloud, "lc-killed"), "nothing was created before the kill"
+
+    done = cli("destroy", "lc-killed", "--yes", "--force-cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, "lc-killed") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("-e", "no-such-env"), 2, "unknown environment 'no-such-env'"),
+        (
+            ("-e", "local", "-o", "cloud_provider=nowhere"),
+            2,
+            "cloud 'nowhere' is not in clouds.yaml",
+        ),
+        (("-e", "local", "-o", "image=No Such Image"), 3, "no active image named 'No Such Image'"),
+        (("-e", "local", "-o", "flavor_node=SCS-1V-1"), 3, "'SCS-1V-1' does not exist"),
+        (("-e", "local", "-o", "public=private-net"), 3, "'private-net' does not exist"),
+        (("-e", "local", "-o", "number_of_nodes=0"), 2, "between 1 and 50"),
+    ],
+)
+def test_bad_input_creates_nothing(
+    cli: Cli,
+    cloud: LocalCloud,
+    lifecycle_env: dict[str, str],
+    args: tuple[str, ...],
+    code: int,
+    message: str,
+) -> None:
+    done = cli("deploy", "--name", "lc-bad", *args)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert names_in_cloud(cloud, "lc-bad") == []
+    assert not (Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / "lc-bad").exists()
+
+
+def test_wrong_password_is_a_clear_error(
+    cli: Cli, cloud: LocalCloud, lifecycle_env: dict[str, str], tmp_path: Path
+) -> None:
+    import yaml
+
+    clouds = yaml.safe_load(cloud.clouds_file.read_text())
+    clouds["clouds"]["localcloud"]["auth"]["password"] = "wrong-password"
+    bad = tmp_path / "clouds.yaml"
+    bad.write_text(yaml.safe_dump(clouds))
+    env = dict(lifecycle_env, OS_CLIENT_CONFIG_FILE=str(bad))
+    done = cli("check", "-e", "local", env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "authentication failed" in done.stderr
+    assert "wrong-password" not in done.stdout + done.stderr
