@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,193 @@ def cli_environment(workdir: Path | None = None) -> dict[str, str]:
         cache.mkdir(parents=True, exist_ok=True)
         env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
     return env
+
+
+# --------------------------------------------------------------------------- running Terraform
+
+# Errors worth another attempt: (regular expression on the error text, why it is transient).
+TRANSIENT_ERRORS: tuple[tuple[str, str], ...] = (
+    (r"\b50[0234]\b|Gateway Time-?out|Service Unavailable|Bad Gateway", "HTTP 5xx from an API"),
+    (r"Can not get vracks for tenant", "OVH vRack lookup (known to fail transiently)"),
+    (
+        r"Quota exceeded|QuotaExceeded|OverQuota|over quota",
+        "quota, while an earlier testbed is still being deleted",
+    ),
+    (
+        r"connection reset by peer|i/o timeout|TLS handshake timeout|EOF$",
+        "network hiccup between Terraform and the cloud",
+    ),
+    (r"Rate limit|Too Many Requests|\b429\b", "API rate limit"),
+)
+
+
+def transient_reason(text: str) -> str | None:
+    """Why an error message looks transient (retry it), or None."""
+    import re
+
+    for pattern, reason in TRANSIENT_ERRORS:
+        if re.search(pattern, text, re.IGNORECASE | re.MULTILINE):
+            return reason
+    return None
+
+
+@dataclass
+class RunResult:
+    """The outcome of one streamed Terraform command."""
+
+    returncode: int
+    errors: list[Diagnostic]
+    summary: dict[str, Any]
+    completed: int = 0
+    command: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def error_text(self) -> str:
+        return "\n".join(f"{d.summary}: {d.detail}" for d in self.errors)
+
+    def transient(self) -> str | None:
+        """The reason when every error is a known transient one, else None."""
+        if self.ok or not self.errors:
+            return None
+        reasons = [transient_reason(f"{d.summary}\n{d.detail}") for d in self.errors]
+        return reasons[0] if all(reasons) else None
+
+
+class TerraformRunner:
+    """Terraform in one testbed's working directory.
+
+    python-terraform builds the argument lists (its option conventions) and reads state;
+    the processes themselves are started by scs_testbed.runner so output can stream line by
+    line (python-terraform cannot stream and capture at once) and Ctrl-C is forwarded.
+    """
+
+    def __init__(self, binary: str, workdir: Path, log_dir: Path | None = None):
+        from python_terraform import Terraform
+
+        self.binary = binary
+        self.workdir = workdir
+        self.log_dir = log_dir
+        self._argv = Terraform(working_dir=str(workdir), terraform_bin_path=binary)
+
+    def argv(self, command: str, *args: str, **options: Any) -> list[str]:
+        return list(self._argv.generate_cmd_string(command, *args, **options))
+
+    def environ(self) -> dict[str, str]:
+        return cli_environment()
+
+    def init(self) -> None:
+        """`terraform init` (quiet; providers from the shared plugin cache)."""
+        from python_terraform import IsFlagged
+
+        from scs_testbed import runner
+        from scs_testbed.errors import TerraformError
+
+        argv = self.argv("init", input=False, no_color=IsFlagged, upgrade=None)
+        done = runner.run(argv, cwd=self.workdir, env=self.environ(), timeout=900)
+        self._log("init", done.stdout + done.stderr)
+        if not done.ok:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+            raise TerraformError(
+                "terraform init failed",
+                details=tail.splitlines(),
+                hint="the provider comes from the Terraform/OpenTofu registry (or your "
+                "provider_installation in the CLI configuration)",
+            )
+
+    def stream(
+        self,
+        command: str,
+        *args: str,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        **options: Any,
+    ) -> RunResult:
+        """Run plan/apply/destroy with -json and hand every event to `on_event`."""
+        import json as jsonlib
+        import time
+
+        from python_terraform import IsFlagged
+
+        from scs_testbed import runner
+
+        argv = self.argv(command, *args, json=IsFlagged, input=False, **options)
+        errors: list[Diagnostic] = []
+        summary: dict[str, Any] = {}
+        completed = 0
+        log = self._open_log(command)
+
+        def handle(line: str) -> None:
+            nonlocal completed
+            if log:
+                log.write(line + "\n")
+                log.flush()
+            event: dict[str, Any]
+            if not line.startswith("{"):
+                event = {"type": "text", "@message": line}
+            else:
+                try:
+                    event = jsonlib.loads(line)
+                except ValueError:
+                    event = {"type": "text", "@message": line}
+            kind = event.get("type")
+            if kind == "diagnostic" and event.get("diagnostic", {}).get("severity") == "error":
+                errors.append(Diagnostic.from_event(event))
+            elif kind == "change_summary":
+                summary.update(event.get("changes", {}))
+            elif kind == "apply_complete":
+                completed += 1
+            if on_event:
+                on_event(event)
+
+        started = time.monotonic()
+        try:
+            code = runner.stream(argv, handle, cwd=self.workdir, env=self.environ())
+        finally:
+            if log:
+                elapsed = time.monotonic() - started
+                log.write(jsonlib.dumps({"type": "scs_elapsed", "seconds": elapsed}) + "\n")
+                log.close()
+        label = "destroy" if options.get("destroy") else command
+        return RunResult(code, errors, summary, completed, label)
+
+    def outputs(self) -> dict[str, Any]:
+        """Output values as plain data ({name: value})."""
+        import json as jsonlib
+
+        from python_terraform import IsFlagged
+
+        from scs_testbed import runner
+        from scs_testbed.errors import TerraformError
+
+        done = runner.run(
+            self.argv("output", json=IsFlagged), cwd=self.workdir, env=self.environ(), timeout=120
+        )
+        if not done.ok:
+            raise TerraformError("terraform output failed", details=done.stderr.splitlines()[-5:])
+        raw = jsonlib.loads(done.stdout or "{}")
+        return {name: item.get("value") for name, item in raw.items()}
+
+    def state_resources(self) -> list[dict[str, Any]]:
+        """Managed resources recorded in the state file (read with python-terraform)."""
+        from python_terraform import Tfstate
+
+        state = Tfstate.load_file(str(self.workdir / "terraform.tfstate"))
+        resources = getattr(state, "resources", None) or []
+        return [r for r in resources if r.get("mode") == "managed"]
+
+    def _open_log(self, command: str) -> Any:
+        if self.log_dir is None:
+            return None
+        import time
+
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return open(self.log_dir / f"{stamp}-{command}.jsonl", "a", encoding="utf-8")
+
+    def _log(self, command: str, text: str) -> None:
+        handle = self._open_log(command)
+        if handle:
+            with handle:
+                handle.write(text)

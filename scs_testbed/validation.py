@@ -20,6 +20,7 @@ from pathlib import Path
 from scs_testbed import runner
 from scs_testbed.environment import (
     Catalog,
+    Environment,
     TfvarsSyntaxError,
     display_path,
     load_environment,
@@ -177,3 +178,20 @@ def validate_environments(
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def ensure_valid(env: Environment, terraform: str | None) -> None:
+    """Raise InputError (exit 2) when Terraform would reject the merged variables."""
+    if terraform is None:
+        return
+    scratch = _prepare_scratch()
+    try:
+        problems = judge_with_terraform(env.path, env.location, env.overrides, terraform, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if problems:
+        raise InputError(
+            f"environment {env.name!r} is not valid",
+            details=sorted(problems, key=_line_of),
+            hint=f"scs-testbed env validate {env.name} shows the same with file:line",
+        )

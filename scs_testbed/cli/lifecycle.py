@@ -1,9 +1,297 @@
-"""Commands of this group are added by their issue; register() wires them into the app."""
+"""Lifecycle commands: check, plan, deploy, status, list, destroy."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from scs_testbed.cli.options import (
+    EnvDir,
+    Json,
+    Overrides,
+    TerraformBinary,
+    environment_completion,
+)
+
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "-e",
+        "--env",
+        help="Environment name (see `scs-testbed envs`).",
+        autocompletion=environment_completion,
+    ),
+]
+EnvFilter = Annotated[
+    str | None,
+    typer.Option(
+        "-e",
+        "--env",
+        help="Pick the testbed of this environment.",
+        autocompletion=environment_completion,
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Testbed name (default: <environment>-<prefix>); "
+        "also the resource prefix unless the environment sets one.",
+    ),
+]
+NameArgument = Annotated[
+    str | None, typer.Argument(help="Testbed name (default: the only one).", show_default=False)
+]
+Nodes = Annotated[int | None, typer.Option("--nodes", help="Number of nodes (number_of_nodes).")]
+
+
+def _target(
+    env: str,
+    name: str | None,
+    nodes: int | None,
+    override: list[str] | None,
+    env_dir: object,
+    terraform: str | None = None,
+):
+    """Load, validate (Terraform as judge when there is one) and name the testbed."""
+    from scs_testbed.environment import Catalog, load_environment
+    from scs_testbed.terraform import find_terraform
+    from scs_testbed.testbed import resolve_target
+    from scs_testbed.validation import ensure_valid
+
+    overrides = list(override or [])
+    if nodes is not None:
+        overrides.append(f"number_of_nodes={nodes}")
+    environment = load_environment(env, Catalog.locate(env_dir), overrides)  # type: ignore[arg-type]
+    ensure_valid(environment, find_terraform(terraform, required=False))
+    return resolve_target(environment, name)
+
+
+def check(
+    env: EnvOption,
+    name: NameOption = None,
+    nodes: Nodes = None,
+    override: Overrides = None,
+    env_dir: EnvDir = None,
+    as_json: Json = False,
+) -> None:
+    """Preflight: quotas, flavors, image, public network, AZs and volume type of the cloud."""
+    from scs_testbed import ui
+    from scs_testbed.cloud import connect
+    from scs_testbed.errors import EXIT_PREFLIGHT
+    from scs_testbed.lifecycle_view import preflight_table
+    from scs_testbed.preflight import run_preflight
+
+    target = _target(env, name, nodes, override, env_dir)
+    report = run_preflight(
+        connect(target.cloud), target.cloud, target.values, check_prefix=not target.workspace.exists
+    )
+    if as_json:
+        ui.print_json(report.as_dict())
+    else:
+        ui.show(preflight_table(report))
+        for row in report.rows:
+            if row.message and (row.warning or not row.ok):
+                (ui.warn if row.ok else ui.err_console.print)(row.message)
+    if not report.ok:
+        raise typer.Exit(EXIT_PREFLIGHT)
+
+
+def plan(
+    env: EnvOption,
+    name: NameOption = None,
+    nodes: Nodes = None,
+    override: Overrides = None,
+    env_dir: EnvDir = None,
+    terraform: TerraformBinary = None,
+) -> None:
+    """Plan the testbed (Terraform plan in the testbed's working directory)."""
+    from scs_testbed import testbed
+    from scs_testbed.lifecycle_view import ConsoleReporter
+
+    reporter = ConsoleReporter()
+    try:
+        testbed.plan(_target(env, name, nodes, override, env_dir, terraform), terraform, reporter)
+    finally:
+        reporter.finish()
+
+
+def deploy(
+    env: EnvOption,
+    name: NameOption = None,
+    nodes: Nodes = None,
+    override: Overrides = None,
+    env_dir: EnvDir = None,
+    terraform: TerraformBinary = None,
+    skip_check: Annotated[bool, typer.Option("--skip-check", help="Skip the preflight.")] = False,
+    destroy_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--destroy-on-failure",
+            help="Destroy what was created if the deploy fails or is interrupted.",
+        ),
+    ] = False,
+    parallelism: Annotated[
+        int | None,
+        typer.Option(help="Terraform parallelism (lower it for clouds with API rate limits)."),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Follow the in-VM bootstrap afterwards (scs-testbed watch)."),
+    ] = False,
+) -> None:
+    """Deploy a testbed: preflight, then Terraform apply with live progress."""
+    from scs_testbed import testbed, ui
+    from scs_testbed.lifecycle_view import ConsoleReporter
+
+    target = _target(env, name, nodes, override, env_dir, terraform)
+    reporter = ConsoleReporter()
+    try:
+        outputs = testbed.deploy(
+            target,
+            terraform,
+            reporter,
+            skip_check=skip_check,
+            destroy_on_failure=destroy_on_failure,
+            parallelism=parallelism,
+        )
+    finally:
+        reporter.finish()
+    _after_deploy(target.workspace, outputs, watch)
+    ui.success(f"testbed {target.name} deployed: manager at {outputs.get('manager_address')}")
+
+
+def _after_deploy(workspace: object, outputs: dict, watch: bool) -> None:
+    from scs_testbed import access_setup, ui
+
+    ui.show(ui.table("outputs", ["output", "value"], [(k, _plain(v)) for k, v in outputs.items()]))
+    access_setup.after_deploy(workspace, outputs, watch)  # type: ignore[arg-type]
+
+
+def _plain(value: object) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def status(name: NameArgument = None, env: EnvFilter = None, as_json: Json = False) -> None:
+    """Show a testbed: outputs, and its servers, volumes and floating IP as the cloud sees them."""
+    from scs_testbed import testbed, ui
+
+    info = testbed.cloud_status(testbed.find_testbed(name, env))
+    if as_json:
+        ui.print_json(info)
+        return
+    ui.show(
+        ui.table(
+            f"testbed {info['name']} ({info['environment']}, cloud {info['cloud']}, "
+            f"state {info['state']})",
+            ["output", "value"],
+            [(k, _plain(v)) for k, v in info["outputs"].items()],
+        )
+    )
+    ui.show(
+        ui.table(
+            "servers",
+            ["name", "status", "flavor", "addresses"],
+            [
+                (s["name"], s["status"], s["flavor"], ", ".join(s["addresses"]))
+                for s in info["servers"]
+            ],
+        )
+    )
+    ui.show(
+        ui.table(
+            "volumes",
+            ["name", "status", "size (GB)"],
+            [(v["name"], v["status"], v["size"]) for v in info["volumes"]],
+        )
+    )
+    ui.show(
+        ui.table(
+            "floating IPs",
+            ["address", "status", "fixed IP"],
+            [(i["address"], i["status"], i["fixed_ip"]) for i in info["floating_ips"]],
+        )
+    )
+
+
+def list_(as_json: Json = False) -> None:
+    """List known testbeds: environment, cloud, created, state, resources in the state."""
+    from scs_testbed import testbed, ui
+
+    rows = testbed.list_testbeds()
+    if as_json:
+        ui.print_json(rows)
+        return
+    ui.show(
+        ui.table(
+            None,
+            ["name", "environment", "cloud", "prefix", "created", "state", "resources"],
+            [
+                (
+                    r.get("name"),
+                    r.get("environment"),
+                    r.get("cloud"),
+                    r.get("prefix"),
+                    r.get("created"),
+                    r.get("state"),
+                    r.get("resources"),
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+def destroy(
+    name: NameArgument = None,
+    env: EnvFilter = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force_cleanup: Annotated[
+        bool,
+        typer.Option(
+            "--force-cleanup",
+            help="Also delete leftovers carrying this testbed's names "
+            "(never anything else in the project).",
+        ),
+    ] = False,
+    terraform: TerraformBinary = None,
+) -> None:
+    """Destroy a testbed and check that nothing carrying its names remains."""
+    from scs_testbed import testbed, ui
+    from scs_testbed.errors import InputError
+    from scs_testbed.lifecycle_view import ConsoleReporter
+
+    workspace = testbed.find_testbed(name, env)
+    meta = workspace.read_meta()
+    if not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise InputError("destroy needs confirmation", hint="pass --yes when not interactive")
+        typer.confirm(
+            f"Destroy testbed {workspace.name} (prefix {meta.get('prefix')}, cloud "
+            f"{meta.get('cloud')})?",
+            abort=True,
+        )
+    reporter = ConsoleReporter()
+    try:
+        result = testbed.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)
+    finally:
+        reporter.finish()
+    extra = f", {result.leftovers_removed} leftover(s) removed" if result.leftovers_removed else ""
+    ui.success(
+        f"testbed {workspace.name} destroyed: nothing named {meta.get('prefix')}-* remains{extra}"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
+    app.command()(check)
+    app.command()(plan)
+    app.command()(deploy)
+    app.command()(status)
+    app.command("list")(list_)
+    app.command()(destroy)

@@ -16,8 +16,9 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3RrZXl0ZXN0a2V5dGVzdGtleX
 
 
 def test_fmt_is_clean(run_terraform: RunTerraform) -> None:
-    done = run_terraform("fmt", "-check", "-recursive", "-diff", cwd=tiers.REPO / "terraform",
-                         check=False)
+    done = run_terraform(
+        "fmt", "-check", "-recursive", "-diff", cwd=tiers.REPO / "terraform", check=False
+    )
     assert done.returncode == 0, f"terraform fmt would change:\n{done.stdout}"
 
 
@@ -139,8 +140,12 @@ def test_plan_of_each_environment(
     extra.write_text(f'public_key = "{PUBLIC_KEY}"\n')
     env_file = tiers.REPO / "environments" / f"{name}.tfvars"
     done = run_terraform(
-        "test", "-no-color", f"-var-file={env_file}", f"-var-file={extra}",
-        cwd=plan_suite, check=False,
+        "test",
+        "-no-color",
+        f"-var-file={env_file}",
+        f"-var-file={extra}",
+        cwd=plan_suite,
+        check=False,
     )
     assert done.returncode == 0 and "1 passed, 0 failed" in done.stdout, done.stdout + done.stderr
 
@@ -168,9 +173,7 @@ def test_missing_public_key_is_refused(
     assert "public_key is required" in done.stdout + done.stderr
 
 
-def test_user_data_templates_render(
-    run_terraform: RunTerraform, tmp_path: Path
-) -> None:
+def test_user_data_templates_render(run_terraform: RunTerraform, tmp_path: Path) -> None:
     """Both bootstrap templates render with templatefile() as the module calls them."""
     shutil.copytree(tiers.REPO / "bootstrap", tmp_path / "bootstrap")
     compute = (tiers.REPO / "terraform" / "compute.tf").read_text()

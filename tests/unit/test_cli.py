@@ -11,13 +11,20 @@ from pathlib import Path
 import pytest
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     merged = dict(os.environ, COLUMNS="200", NO_COLOR="1")
     merged.pop("SCS_TESTBED_ENV_DIR", None)
     merged.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "scs_testbed", *args],
-        cwd=cwd, env=merged, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        env=merged,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -50,7 +57,9 @@ def test_local_environments_directory_shadows(tmp_path: Path) -> None:
     shown = json.loads(done.stdout)
     assert shown["builtin"] is False
     assert shown["variables"]["cloud_provider"] == {
-        "value": "mine", "source": "file", "where": "environments/ovh.tfvars:1"
+        "value": "mine",
+        "source": "file",
+        "where": "environments/ovh.tfvars:1",
     }
     assert shown["variables"]["number_of_nodes"]["source"] == "default"
 

@@ -27,13 +27,34 @@ def write(directory: Path, name: str, text: str) -> Path:
 def test_module_variables_are_the_reference_names() -> None:
     declared = module_variables()
     for name in (
-        "cloud_provider", "prefix", "flavor_manager", "flavor_node", "image", "image_node",
-        "image_user", "public", "availability_zone", "volume_availability_zone",
-        "network_availability_zone", "volume_type", "volume_size_base", "volume_size_storage",
-        "number_of_nodes", "number_of_volumes", "enable_config_drive", "dns_nameservers",
-        "configuration_version", "manager_version", "ceph_version", "openstack_version",
-        "port_security_enabled", "router_enable_snat", "manager_boot_from_volume",
-        "node_boot_from_volume", "mtu", "allowed_ssh_cidrs",
+        "cloud_provider",
+        "prefix",
+        "flavor_manager",
+        "flavor_node",
+        "image",
+        "image_node",
+        "image_user",
+        "public",
+        "availability_zone",
+        "volume_availability_zone",
+        "network_availability_zone",
+        "volume_type",
+        "volume_size_base",
+        "volume_size_storage",
+        "number_of_nodes",
+        "number_of_volumes",
+        "enable_config_drive",
+        "dns_nameservers",
+        "configuration_version",
+        "manager_version",
+        "ceph_version",
+        "openstack_version",
+        "port_security_enabled",
+        "router_enable_snat",
+        "manager_boot_from_volume",
+        "node_boot_from_volume",
+        "mtu",
+        "allowed_ssh_cidrs",
     ):
         assert name in declared, name
     assert declared["cloud_provider"].required
@@ -50,14 +71,25 @@ def test_key_lines_skip_nested_and_strings() -> None:
 @pytest.mark.parametrize(
     ("type_expr", "value", "ok"),
     [
-        ("string", "x", True), ("string", 3, True), ("string", [1], False),
-        ("number", 3, True), ("number", "3", True), ("number", "big", False),
-        ("number", True, False), ("bool", True, True), ("bool", "true", True),
-        ("bool", "yes", False), ("list(string)", ["a", 1], True), ("list(string)", "a", False),
-        ("list(string)", [["a"]], False), ("number", None, True),
+        ("string", "x", True),
+        ("string", 3, True),
+        ("string", [1], False),
+        ("number", 3, True),
+        ("number", "3", True),
+        ("number", "big", False),
+        ("number", True, False),
+        ("bool", True, True),
+        ("bool", "true", True),
+        ("bool", "yes", False),
+        ("list(string)", ["a", 1], True),
+        ("list(string)", "a", False),
+        ("list(string)", [["a"]], False),
+        ("number", None, True),
     ],
 )
-def test_type_problem_follows_terraform_conversions(type_expr: str, value: object, ok: bool) -> None:
+def test_type_problem_follows_terraform_conversions(
+    type_expr: str, value: object, ok: bool
+) -> None:
     assert (type_problem(type_expr, value) is None) == ok
 
 
@@ -134,7 +166,7 @@ def test_wrong_type_is_reported(tmp_path: Path) -> None:
     [
         ("number_of_nodes=4", ("number_of_nodes", 4)),
         ("availability_zone=null", ("availability_zone", None)),
-        ("dns_nameservers=[\"1.1.1.1\"]", ("dns_nameservers", ["1.1.1.1"])),
+        ('dns_nameservers=["1.1.1.1"]', ("dns_nameservers", ["1.1.1.1"])),
         ("node_boot_from_volume=true", ("node_boot_from_volume", True)),
         ("image=Ubuntu 24.04", ("image", "Ubuntu 24.04")),
     ],

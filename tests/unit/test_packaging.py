@@ -13,9 +13,21 @@ from tests.tiers import REPO
 
 def test_wheel_ships_data_and_runs_from_any_directory(tmp_path: Path) -> None:
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist"), str(REPO)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert built.returncode == 0, built.stderr
     wheel = next((tmp_path / "dist").glob("scs_testbed-*.whl"))
@@ -31,16 +43,29 @@ def test_wheel_ships_data_and_runs_from_any_directory(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--no-deps", "--no-index", "--force-reinstall",
-         str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = dict(os.environ, PYTHONPATH="", PYTHONSAFEPATH="1")
     done = subprocess.run(
         [str(venv / "bin" / "scs-testbed"), "envs", "--json"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "/_data/environments/" in done.stdout  # found inside the installed package

@@ -1,0 +1,140 @@
+"""How the lifecycle looks on the terminal: steps, the preflight table, Terraform's progress.
+
+Terraform's -json events drive one progress bar (resources done of planned) and one line per
+finished resource with its elapsed time; errors name the resource address.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scs_testbed import ui
+
+if TYPE_CHECKING:
+    from scs_testbed.preflight import PreflightReport
+
+VERBS = {
+    "create": "created",
+    "delete": "destroyed",
+    "update": "updated",
+    "replace": "replaced",
+    "read": "read",
+    "noop": "unchanged",
+}
+
+
+def short_address(address: str) -> str:
+    return address.removeprefix("module.testbed.")
+
+
+def preflight_table(report: PreflightReport) -> Any:
+    rows = []
+    for row in report.rows:
+        mark = "[red]✘[/]" if not row.ok else ("[yellow]![/]" if row.warning else "[green]✔[/]")
+        rows.append((row.item, row.needed, row.free, row.quota, row.used, mark))
+    table = ui.table(
+        f"preflight: cloud {report.cloud} ({report.elapsed:.2f} s)",
+        ["item", "needed", "free / found", "quota", "used", "ok"],
+        [],
+    )
+    for cells in rows:
+        table.add_row(*cells[:-1], cells[-1])
+    return table
+
+
+class ConsoleReporter:
+    """Renders lifecycle progress on stderr (stdout stays for data such as --json)."""
+
+    def __init__(self, show_preflight: bool = True) -> None:
+        self.show_preflight = show_preflight
+        self.started = time.monotonic()
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.planned = 0  # planned changes of the running Terraform command
+        self.last_planned = 0  # of the one before (a saved plan being applied)
+
+    def _elapsed(self) -> str:
+        return f"[dim]{time.monotonic() - self.started:6.1f}s[/]"
+
+    def step(self, message: str) -> None:
+        self._stop_progress()
+        ui.info(f"{self._elapsed()} [bold cyan]▶[/] {message}")
+
+    def note(self, message: str) -> None:
+        self._print(f"{self._elapsed()}   [dim]{message}[/]")
+
+    def preflight(self, report: PreflightReport) -> None:
+        if self.show_preflight:
+            ui.err_console.print(preflight_table(report))
+        for row in report.rows:
+            if row.warning:
+                ui.warn(row.message)
+
+    def retry(self, attempt: int, reason: str, delay: float) -> None:
+        self._stop_progress()
+        ui.warn(
+            f"attempt {attempt} failed with a transient error ({reason}); retrying in {delay:.0f} s"
+        )
+
+    def terraform_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        hook = event.get("hook") or {}
+        address = short_address((hook.get("resource") or {}).get("addr", ""))
+        if kind == "version":
+            self.last_planned, self.planned = self.planned or self.last_planned, 0
+        elif kind == "planned_change":
+            self.planned += 1
+        elif kind == "change_summary":
+            self._print(f"{self._elapsed()}   {event.get('@message', '')}")
+        elif kind == "apply_start":
+            self._start_progress()
+        elif kind == "apply_complete":
+            verb = VERBS.get(hook.get("action", ""), hook.get("action", "done"))
+            seconds = hook.get("elapsed_seconds", 0)
+            self._print(f"{self._elapsed()}   [green]✔[/] {verb} {address} [dim]({seconds}s)[/]")
+            if self.progress is not None:
+                self.progress.advance(self.task)
+        elif kind == "apply_errored":
+            seconds = hook.get("elapsed_seconds", 0)
+            self._print(f"{self._elapsed()}   [red]✘[/] {address} failed after {seconds}s")
+        elif kind == "diagnostic":
+            diag = event.get("diagnostic", {})
+            where = short_address(diag.get("address", "")) if diag.get("address") else ""
+            if diag.get("severity") == "error":
+                text = f"[red]error[/] {where + ': ' if where else ''}{diag.get('summary', '')}"
+                detail = " ".join(str(diag.get("detail", "")).split())
+                self._print(f"{self._elapsed()}   {text}" + (f": {detail[:300]}" if detail else ""))
+        elif kind == "text" and event.get("@message", "").strip():
+            self._print(f"            [dim]{event['@message']}[/]")
+
+    def finish(self) -> None:
+        self._stop_progress()
+
+    def _print(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, soft_wrap=True)
+        else:
+            ui.err_console.print(text, soft_wrap=True)
+
+    def _start_progress(self) -> None:
+        if self.progress is not None or not ui.err_console.is_terminal:
+            return
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=ui.err_console,
+            transient=True,
+        )
+        self.progress.start()
+        total = self.planned or self.last_planned or None
+        self.task = self.progress.add_task("resources", total=total)
+
+    def _stop_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,490 @@
+"""The lifecycle of one testbed: plan, deploy, status, destroy (the core; no printing).
+
+Progress is reported through a `Reporter` that the CLI supplies; errors are raised typed.
+Teardown on failure sits in `finally`, so Ctrl-C and crashes clean up too when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scs_testbed.environment import Environment, missing_required
+from scs_testbed.errors import InputError, TerraformError
+from scs_testbed.resources import module_dir
+from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform
+from scs_testbed.workspace import Workspace, check_name, list_workspaces
+
+if TYPE_CHECKING:
+    from scs_testbed.preflight import PreflightReport
+
+PROVIDER = {"source": "terraform-provider-openstack/openstack", "version": "~> 3.0"}
+PLAN_FILE = "tfplan"
+RETRY_DELAYS = (10.0, 30.0, 60.0)  # seconds before the 2nd, 3rd and 4th attempt
+
+
+class Reporter(Protocol):
+    """What the lifecycle tells the user about; the CLI renders it."""
+
+    def step(self, message: str) -> None: ...
+    def note(self, message: str) -> None: ...
+    def preflight(self, report: PreflightReport) -> None: ...
+    def terraform_event(self, event: dict[str, Any]) -> None: ...
+    def retry(self, attempt: int, reason: str, delay: float) -> None: ...
+
+
+class SilentReporter:
+    """A reporter that tells nobody (tests, library use)."""
+
+    def step(self, message: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    def preflight(self, report: PreflightReport) -> None:
+        pass
+
+    def terraform_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def retry(self, attempt: int, reason: str, delay: float) -> None:
+        pass
+
+
+@dataclass
+class Target:
+    """A testbed to be: its name, workspace, and the variables Terraform gets."""
+
+    name: str
+    workspace: Workspace
+    env: Environment
+    values: dict[str, Any]
+
+    @property
+    def cloud(self) -> str:
+        return str(self.values["cloud_provider"])
+
+    @property
+    def prefix(self) -> str:
+        return str(self.values["prefix"])
+
+
+def default_name(env: Environment) -> str:
+    raw = f"{env.name}-{env.values.get('prefix') or 'testbed'}".lower()
+    return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:40]
+
+
+def resolve_target(env: Environment, name: str | None) -> Target:
+    """Name the testbed and settle its variables.
+
+    `--name` also becomes the prefix unless the environment or -o set one, so two named
+    testbeds of one environment never share resource names.
+    """
+    problems = missing_required(env)
+    if problems:
+        raise InputError(f"environment {env.name!r} is incomplete", details=problems)
+    values = dict(env.values)
+    if name:
+        check_name(name)
+        if env.sources["prefix"].kind == "default":
+            values["prefix"] = name
+    else:
+        name = default_name(env)
+    if not re.match(r"^[a-z][a-z0-9-]{0,23}$", str(values["prefix"])):
+        raise InputError(
+            f"prefix {values['prefix']!r} is not usable for resource names",
+            hint="use a --name of at most 24 characters, or set -o prefix=...",
+        )
+    return Target(name, Workspace.named(name), env, values)
+
+
+def open_runner(workspace: Workspace, terraform: str | None) -> TerraformRunner:
+    binary = find_terraform(terraform or workspace.read_meta().get("terraform"))
+    assert binary is not None
+    return TerraformRunner(binary, workspace.path, workspace.log_dir)
+
+
+# --------------------------------------------------------------------------- workspace files
+
+
+def module_outputs() -> list[str]:
+    text = (module_dir() / "outputs.tf").read_text(encoding="utf-8")
+    return re.findall(r'^output\s+"(\w+)"', text, flags=re.MULTILINE)
+
+
+def root_module(workdir: Path, variables: list[str]) -> dict[str, Any]:
+    """The testbed's root module (JSON syntax): provider + a call of the packaged module.
+
+    The source is a relative path: Terraform uses a local module in place (so the module's
+    `../bootstrap` templates are found), while an absolute path would be copied alone.
+    """
+    source = os.path.relpath(module_dir(), workdir)
+    if not source.startswith("../"):
+        source = "./" + source
+    module: dict[str, Any] = {"source": source}
+    module.update({name: f"${{var.{name}}}" for name in variables})
+    return {
+        "terraform": {
+            "required_version": ">= 1.6.0",
+            "required_providers": {"openstack": PROVIDER},
+        },
+        "provider": {"openstack": {"cloud": "${var.cloud_provider}"}},
+        "variable": {name: {} for name in variables},
+        "module": {"testbed": module},
+        "output": {name: {"value": f"${{module.testbed.{name}}}"} for name in module_outputs()},
+    }
+
+
+def ensure_keypair(workspace: Workspace) -> str:
+    """The testbed's own SSH key pair (generated locally, private key 0600); the public key."""
+    if not workspace.private_key.is_file():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+        public = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        workspace.write_private(workspace.private_key, private)
+        workspace.public_key.write_text(f"{public} scs-testbed-{workspace.name}\n")
+    return workspace.public_key.read_text(encoding="utf-8").strip()
+
+
+def write_workspace(target: Target, terraform: str) -> TerraformRunner:
+    """Create/refresh the working directory: keys, root module, variables, metadata."""
+    workspace = target.workspace
+    workspace.create()
+    values = dict(target.values)
+    values["public_key"] = ensure_keypair(workspace)
+    workspace.write_private(workspace.tfvars_file, json.dumps(values, indent=2) + "\n")
+    module = root_module(workspace.path, list(values))
+    workspace.root_module.write_text(json.dumps(module, indent=2) + "\n", encoding="utf-8")
+    meta = workspace.read_meta()
+    meta.update(
+        name=target.name,
+        environment=target.env.name,
+        environment_file=os.fspath(target.env.path),
+        cloud=target.cloud,
+        prefix=target.prefix,
+        terraform=terraform,
+    )
+    meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    meta.setdefault("state", "new")
+    workspace.write_meta(meta)
+    return TerraformRunner(terraform, workspace.path, workspace.log_dir)
+
+
+def set_state(workspace: Workspace, state: str) -> None:
+    meta = workspace.read_meta()
+    meta.update(state=state, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    workspace.write_meta(meta)
+
+
+# --------------------------------------------------------------------------- plan / deploy
+
+
+def preflight(target: Target, reporter: Reporter, check_prefix: bool = True) -> PreflightReport:
+    """Connect and run the preflight; raises PreflightError when anything falls short."""
+    from scs_testbed.cloud import connect
+    from scs_testbed.preflight import run_preflight
+
+    reporter.step(f"preflight against cloud {target.cloud!r}")
+    conn = connect(target.cloud)
+    report = run_preflight(conn, target.cloud, target.values, check_prefix=check_prefix)
+    reporter.preflight(report)
+    report.raise_for_failures()
+    return report
+
+
+def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult:
+    """Write the workspace, init and plan (saved as tfplan)."""
+    binary = find_terraform(terraform)
+    assert binary is not None
+    fresh = not target.workspace.exists
+    try:
+        runner = write_workspace(target, binary)
+        reporter.step("terraform init")
+        runner.init()
+        reporter.step("terraform plan")
+        result = runner.stream("plan", out=PLAN_FILE, on_event=reporter.terraform_event)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(target.workspace.path, ignore_errors=True)
+        raise
+    if not result.ok:
+        raise terraform_failure(result.command, result)
+    return result
+
+
+def terraform_failure(command: str, result: RunResult) -> TerraformError:
+    details = []
+    for error in result.errors:
+        where = f"{error.address}: " if error.address else ""
+        detail = " ".join(error.detail.split())[:400]
+        details.append(f"{where}{error.summary}{': ' + detail if detail else ''}")
+    return TerraformError(
+        f"terraform {command} failed ({len(result.errors)} error(s))",
+        details=details or [f"exit code {result.returncode}"],
+        hint="the full Terraform log is in the testbed's logs/ directory",
+    )
+
+
+def deploy(
+    target: Target,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    skip_check: bool = False,
+    destroy_on_failure: bool = False,
+    retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    parallelism: int | None = None,
+) -> dict[str, Any]:
+    """Preflight, then init + apply with retries of transient errors; returns the outputs."""
+    binary = find_terraform(terraform)
+    assert binary is not None
+    workspace = target.workspace
+    already = workspace.exists and bool(TerraformRunner(binary, workspace.path).state_resources())
+    if skip_check:
+        reporter.note("preflight skipped (--skip-check)")
+    elif already:
+        reporter.note("the testbed already has resources: preflight skipped, Terraform converges")
+    else:
+        preflight(target, reporter)
+
+    succeeded = False
+    try:
+        runner = write_workspace(target, binary)
+        set_state(workspace, "deploying")
+        reporter.step("terraform init")
+        runner.init()
+        result = _apply_with_retries(runner, reporter, retry_delays, parallelism)
+        if not result.ok:
+            set_state(workspace, "failed")
+            raise terraform_failure(result.command, result)
+        outputs = runner.outputs()
+        workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
+        set_state(workspace, "deployed")
+        succeeded = True
+        return outputs
+    except KeyboardInterrupt:
+        set_state(workspace, "interrupted")
+        raise
+    finally:
+        if not succeeded and destroy_on_failure:
+            reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
+            destroy(workspace, terraform, reporter, force_cleanup=True)
+
+
+def _apply_with_retries(
+    runner: TerraformRunner,
+    reporter: Reporter,
+    retry_delays: tuple[float, ...],
+    parallelism: int | None,
+) -> RunResult:
+    attempt = 1
+    while True:
+        reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
+        planned = runner.stream(
+            "plan", out=PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
+        )
+        result = planned
+        if planned.ok:
+            reporter.step("terraform apply")
+            result = runner.stream(
+                "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
+            )
+        if result.ok:
+            return result
+        reason = result.transient()
+        if reason is None or attempt > len(retry_delays):
+            return result
+        delay = retry_delays[attempt - 1]
+        reporter.retry(attempt, reason, delay)
+        time.sleep(delay)
+        attempt += 1
+
+
+# --------------------------------------------------------------------------- destroy
+
+
+@dataclass
+class DestroyResult:
+    leftovers_found: int
+    leftovers_removed: int
+
+
+def destroy(
+    workspace: Workspace,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    force_cleanup: bool = False,
+    retry_delays: tuple[float, ...] = RETRY_DELAYS,
+) -> DestroyResult:
+    """terraform destroy, then make sure nothing with the testbed's names is left."""
+    from scs_testbed.cloud import connect
+    from scs_testbed.discover import delete_resources, find_resources
+
+    meta = workspace.read_meta()
+    prefix, cloud = meta.get("prefix"), meta.get("cloud")
+    if not prefix or not cloud:
+        raise InputError(f"testbed {workspace.name!r} has no recorded prefix/cloud")
+    set_state(workspace, "destroying")
+    runner = open_runner(workspace, terraform)
+    if runner.state_resources():
+        reporter.step("terraform init")
+        runner.init()
+        attempt = 1
+        while True:
+            reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
+            result = runner.stream(
+                "apply", destroy=True, auto_approve=_flag(), on_event=reporter.terraform_event
+            )
+            reason = result.transient()
+            if result.ok or reason is None or attempt > len(retry_delays):
+                break
+            reporter.retry(attempt, reason, retry_delays[attempt - 1])
+            time.sleep(retry_delays[attempt - 1])
+            attempt += 1
+        if not result.ok and not force_cleanup:
+            set_state(workspace, "destroy-failed")
+            raise terraform_failure(result.command, result)
+    else:
+        reporter.note("the Terraform state holds no resources")
+
+    reporter.step(f"looking for leftovers named {prefix}-* in cloud {cloud!r}")
+    conn = connect(str(cloud))
+    leftovers = find_resources(conn, str(prefix))
+    removed = 0
+    if leftovers and force_cleanup:
+        reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
+        remaining = delete_resources(
+            conn, str(prefix), on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+        )
+        removed = len(leftovers) - len(remaining)
+        leftovers = remaining
+    if leftovers:
+        set_state(workspace, "leftovers")
+        raise TerraformError(
+            f"{len(leftovers)} resource(s) named {prefix}-* remain in the project",
+            details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
+            hint=f"remove them with: scs-testbed destroy {workspace.name} --force-cleanup",
+        )
+    shutil.rmtree(workspace.path, ignore_errors=True)
+    return DestroyResult(len(leftovers) + removed, removed)
+
+
+def _flag() -> Any:
+    from python_terraform import IsFlagged
+
+    return IsFlagged
+
+
+# --------------------------------------------------------------------------- status / list
+
+
+def find_testbed(name: str | None, environment: str | None = None) -> Workspace:
+    """The testbed called `name`; else the only one (of `environment`, when given)."""
+    known = list_workspaces()
+    if name:
+        workspace = Workspace.named(name)
+        if not workspace.exists:
+            raise InputError(
+                f"no testbed named {name!r}",
+                hint=_choices(known) or "deploy one: scs-testbed deploy -e ENV",
+            )
+        return workspace
+    if environment:
+        known = [w for w in known if w.read_meta().get("environment") == environment]
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        where = f" of environment {environment!r}" if environment else ""
+        raise InputError(
+            f"there is no testbed{where}", hint="deploy one: scs-testbed deploy -e ENV"
+        )
+    raise InputError("several testbeds exist; name one", hint=_choices(known))
+
+
+def _choices(known: list[Workspace]) -> str:
+    return ("name one of: " + ", ".join(w.name for w in known)) if known else ""
+
+
+def list_testbeds() -> list[dict[str, Any]]:
+    rows = []
+    for workspace in list_workspaces():
+        meta = workspace.read_meta()
+        try:
+            state = json.loads((workspace.state_file).read_text(encoding="utf-8"))
+            count = sum(
+                len(r.get("instances", []))
+                for r in state.get("resources", [])
+                if r.get("mode") == "managed"
+            )
+        except (OSError, ValueError):
+            count = 0
+        rows.append({**meta, "resources": count, "path": os.fspath(workspace.path)})
+    return rows
+
+
+def cloud_status(workspace: Workspace) -> dict[str, Any]:
+    """Outputs plus what the cloud says about the testbed's servers, volumes and floating IP."""
+    from scs_testbed.cloud import connect
+    from scs_testbed.discover import find_resources
+
+    meta = workspace.read_meta()
+    outputs = workspace.read_outputs() if workspace.outputs_file.is_file() else {}
+    conn = connect(str(meta["cloud"]))
+    found = find_resources(conn, str(meta["prefix"]))
+    servers, volumes, ips = [], [], []
+    for item in found:
+        if item.kind == "server":
+            server = conn.compute.get_server(item.id)
+            addresses = [a["addr"] for net in (server.addresses or {}).values() for a in net]
+            servers.append(
+                {
+                    "name": server.name,
+                    "status": server.status,
+                    "flavor": (server.flavor or {}).get("original_name")
+                    or (server.flavor or {}).get("name"),
+                    "addresses": addresses,
+                }
+            )
+        elif item.kind == "volume":
+            volume = conn.block_storage.get_volume(item.id)
+            volumes.append({"name": volume.name, "status": volume.status, "size": volume.size})
+        elif item.kind == "floating_ip":
+            ip = conn.network.get_ip(item.id)
+            ips.append(
+                {
+                    "address": ip.floating_ip_address,
+                    "status": ip.status,
+                    "fixed_ip": ip.fixed_ip_address,
+                }
+            )
+    counts: dict[str, int] = {}
+    for item in found:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return {
+        "name": workspace.name,
+        **{k: meta.get(k) for k in ("environment", "cloud", "prefix", "state", "created")},
+        "outputs": outputs,
+        "servers": sorted(servers, key=lambda s: s["name"]),
+        "volumes": sorted(volumes, key=lambda v: v["name"]),
+        "floating_ips": ips,
+        "resource_counts": counts,
+    }
