@@ -40,6 +40,10 @@ resource "openstack_compute_instance_v2" "manager" {
     ceph_version             = var.ceph_version
     openstack_version        = var.openstack_version
     deploy_mode              = var.deploy_mode
+    image_node_user          = var.image_node_user
+    files = {
+      for f in fileset(local.bootstrap_dir, "{common,manager}/**") : f => file("${local.bootstrap_dir}/${f}")
+    }
   })
 
   network {
@@ -79,6 +83,9 @@ resource "openstack_compute_instance_v2" "node" {
     image_user = var.image_node_user
     public_key = var.public_key
     manager_ip = local.manager_ip
+    files = {
+      for f in fileset(local.bootstrap_dir, "{common,node}/**") : f => file("${local.bootstrap_dir}/${f}")
+    }
   })
 
   network {
