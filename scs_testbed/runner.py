@@ -265,6 +265,9 @@ def stop_tree(pid: int, timeout: float = 15.0) -> bool:
                     log.debug("stop: SIGKILL %s", p)
                     with suppress(ProcessLookupError):
                         os.kill(p, signal.SIGKILL)
+            killed_by = time.monotonic() + 5
+            while any(alive(p) for p in tree) and time.monotonic() < killed_by:
+                time.sleep(0.02)
             return False
         time.sleep(0.05)
     return True
