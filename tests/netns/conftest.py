@@ -211,19 +211,23 @@ def _down(prefix: str, bed_dir: Path | None) -> None:
         shutil.rmtree(bed_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+@contextlib.contextmanager
+def stand_ins(base: Path) -> Iterator[Bed]:
+    """Create the namespaces, sshds and http server under `base`; remove all on exit."""
     # Random names and transfer nets so parallel runs and other users of the machine never clash.
     tag = random.randrange(16, 250)
     prefix = f"sct{tag}"
     root_ip, mgr_ip = f"10.231.{tag}.1", f"10.231.{tag}.2"
     client_gw, client_ip = f"10.232.{tag}.1", f"10.232.{tag}.2"
-    base = tmp_path_factory.mktemp("bed")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    base.mkdir(parents=True, exist_ok=True)
     mgr = Host(f"{prefix}-mgr", mgr_ip, base / "mgr")
     node = Host(f"{prefix}-node", NODE_IP, base / "node")
     client_ns = f"{prefix}-client"
-    started = time.perf_counter()
+    _reap_stale_beds()
+    OWNERS.mkdir(parents=True, exist_ok=True)
+    owner = OWNERS / prefix
+    owner.write_text(str(os.getpid()))
     try:
         for ns in (mgr.ns, node.ns, client_ns):
             sh("ip", "netns", "add", ns)
@@ -307,11 +311,37 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         )
         wait_until(lambda: node.listening(8080), what="http server on node")
         bed.pin_from_console()
-        print(f"\nnetns bed up in {time.perf_counter() - started:.2f}s")
         yield bed
     finally:
         _down(prefix, None)
-        print(f"netns bed total {time.perf_counter() - started:.2f}s")
+        owner.unlink(missing_ok=True)
+
+
+OWNERS = Path("/run/scs-testbed-netns")
+
+
+def _reap_stale_beds() -> None:
+    """Remove the namespaces of earlier runs that died without cleaning up (e.g. SIGKILL)."""
+    if not OWNERS.is_dir():
+        return
+    for record in OWNERS.iterdir():
+        try:
+            pid = int(record.read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and Path(f"/proc/{pid}").exists():
+            continue  # a run in progress
+        _down(record.name, None)
+        record.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    started = time.perf_counter()
+    with stand_ins(tmp_path_factory.mktemp("bed")) as made:
+        print(f"\nnetns bed up in {time.perf_counter() - started:.2f}s")
+        yield made
+    print(f"netns bed torn down, {time.perf_counter() - started:.2f}s in total")
 
 
 @pytest.fixture
