@@ -33,19 +33,16 @@ def watch(
     cloud_init_result: str = typer.Option("/run/cloud-init/result.json", hidden=True),
 ) -> None:
     """Follow the bootstrap on the manager until the testbed is up (exit 5 if it fails)."""
-    from scs_testbed.remote import ssh, testbed
-    from scs_testbed.remote.view import LiveView, PlainView
-    from scs_testbed.remote.watch import WatchOptions, follow
+    from scs_testbed.remote import testbed
+    from scs_testbed.remote.watch import WatchOptions
 
     workspace = testbed.find_workspace(name)
-    target = testbed.targets(workspace)["manager"]
     options = WatchOptions(
         progress_path, log_path, cloud_init_result or None, timeout, stall_timeout
     )
-    live = not plain and ui.console.is_terminal
-    view = LiveView(workspace.name) if live else PlainView(workspace.name)
-    with view:
-        result = follow(lambda: ssh.connect(target, retry_for=connect_timeout), view, options)
+    result = testbed.watch_testbed(
+        workspace, plain=plain, options=options, connect_timeout=connect_timeout
+    )
     ui.success(f"testbed {workspace.name} is up ({result.seconds / 60:.1f} min watched)")
 
 

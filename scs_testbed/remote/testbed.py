@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scs_testbed.errors import InputError
 from scs_testbed.remote.hostkeys import (
@@ -23,6 +23,9 @@ from scs_testbed.remote.hostkeys import (
 )
 from scs_testbed.remote.ssh import SshTarget
 from scs_testbed.workspace import Workspace, list_workspaces
+
+if TYPE_CHECKING:
+    from scs_testbed.remote.watch import WatchOptions, WatchResult
 
 HOST_PATTERN = re.compile(r"^(manager|node-(\d+))$")
 
@@ -171,3 +174,27 @@ def management_cidr(outputs: Mapping[str, Any]) -> str:
     """The CIDR to tunnel (the management network)."""
     networks = outputs.get("networks") or {}
     return str((networks.get("management") or {}).get("cidr") or "192.168.16.0/20")
+
+
+def watch_testbed(
+    workspace: Workspace,
+    *,
+    plain: bool = False,
+    options: WatchOptions | None = None,
+    connect_timeout: float = 600.0,
+) -> WatchResult:
+    """Follow the manager's bootstrap with a live view (or plain lines) until it is done.
+
+    Raises RemoteError (exit 5) on a failed step, cloud-init errors, a stall or the timeout.
+    `deploy --watch` calls this after `prepare_access`.
+    """
+    from scs_testbed import ui
+    from scs_testbed.remote.ssh import connect
+    from scs_testbed.remote.view import LiveView, PlainView
+    from scs_testbed.remote.watch import follow
+
+    target = targets(workspace)["manager"]
+    live = not plain and ui.console.is_terminal
+    view = LiveView(workspace.name) if live else PlainView(workspace.name)
+    with view:
+        return follow(lambda: connect(target, retry_for=connect_timeout), view, options)

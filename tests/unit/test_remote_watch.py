@@ -69,3 +69,16 @@ def test_plain_view_prints_one_line_per_event(monkeypatch) -> None:  # type: ign
     out = console.export_text()
     assert "== docker failed" in out and "— x" in out
     assert "E: [red]boom[/]" in out
+
+
+def test_live_view_runs_in_a_terminal(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True)
+    monkeypatch.setattr(ui, "console", console)
+    with LiveView("tb") as view:
+        view.tick(board())
+        view.log_line("pulling image")
+        view.note("connection lost; reconnecting")
+        view.live.refresh()
+    text = out.getvalue()
+    assert "pulling image" in text and "reconnecting" in text and "testbed tb" in text
