@@ -235,12 +235,27 @@ def fetch_host_key(
 
 
 def check_host_key(target: SshTarget) -> None:
-    """Raise HostKeyChangedError if the host's current key is not the pinned one."""
+    """Explain why ssh refused a host: changed key (HostKeyChangedError) or none pinned.
+
+    Returns quietly when the key matches or the host cannot be reached at all.
+    """
     import paramiko
 
-    known = paramiko.HostKeys(str(target.known_hosts))
-    pinned = known.lookup(target.known_hosts_name) or {}
-    key_type, key_b64 = fetch_host_key(target, list(pinned.keys()) or None)
+    if not target.known_hosts.is_file():
+        raise RemoteError(
+            f"no known_hosts file at {target.known_hosts}",
+            hint="pin the host keys from the console logs: scs-testbed ssh --pin",
+        )
+    pinned = paramiko.HostKeys(str(target.known_hosts)).lookup(target.known_hosts_name) or {}
+    if not pinned:
+        raise RemoteError(
+            f"no pinned host key for {target.label} ({target.known_hosts_name})",
+            hint="pin the host keys from the console logs: scs-testbed ssh --pin",
+        )
+    try:
+        key_type, key_b64 = fetch_host_key(target, list(pinned.keys()))
+    except (OSError, EOFError, paramiko.SSHException, RemoteError):
+        return  # unreachable: the ssh client's own message says more than we could
     pinned_key = pinned.get(key_type)
-    if pinned and (pinned_key is None or pinned_key.get_base64() != key_b64):
+    if pinned_key is None or pinned_key.get_base64() != key_b64:
         raise changed_key_error(target)

@@ -58,3 +58,13 @@ def test_changed_host_key_is_refused_with_an_explanation(workspace, bed) -> None
         bed.pin_from_console()  # re-pin, as `ssh --pin` would from the console log
     with ssh.connect(bed.manager_target()) as manager:
         assert manager.run("true")[0] == 0
+
+
+def test_unpinned_node_is_refused_and_explained(workspace, bed) -> None:
+    from scs_testbed.remote import testbed
+
+    testbed.pin_host_keys(workspace, {"manager": [bed.mgr.host_key()]})
+    r = cli("ssh", "node-0", "--", "true")
+    assert r.returncode == 5
+    assert "no pinned host key for node-0" in r.stderr
+    assert "ssh --pin" in r.stderr

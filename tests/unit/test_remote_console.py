@@ -1,0 +1,82 @@
+"""Console logs and host-key pinning through a stand-in for the openstacksdk connection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from scs_testbed.errors import RemoteError
+from scs_testbed.remote import console, testbed
+from scs_testbed.workspace import Workspace
+
+GOLDEN = Path(__file__).parent / "golden" / "remote"
+
+
+class FakeCompute:
+    """Only the two calls console.py makes; console text per server ID."""
+
+    def __init__(self, consoles: dict[str, list[str]]) -> None:
+        self.consoles = consoles
+        self.calls: list[tuple[str, int | None]] = []
+
+    def get_server(self, server_id: str) -> Any:
+        import openstack.exceptions
+
+        if server_id not in self.consoles:
+            raise openstack.exceptions.ResourceNotFound(f"No Server found for {server_id}")
+        return SimpleNamespace(id=server_id)
+
+    def get_server_console_output(self, server: Any, length: int | None = None) -> dict[str, str]:
+        self.calls.append((server.id, length))
+        outputs = self.consoles[server.id]
+        return {"output": outputs.pop(0) if len(outputs) > 1 else outputs[0]}
+
+
+def test_console_log_and_missing_server() -> None:
+    cloud = SimpleNamespace(compute=FakeCompute({"m": ["line 1\nline 2\n"]}))
+    assert console.console_log(cloud, "m", 50) == "line 1\nline 2\n"
+    assert cloud.compute.calls == [("m", 50)]
+    with pytest.raises(RemoteError, match="does not exist"):
+        console.console_log(cloud, "gone")
+
+
+def test_wait_for_host_keys_polls_until_cloud_init_printed_them() -> None:
+    booted = (GOLDEN / "console_manager.log").read_text()
+    cloud = SimpleNamespace(compute=FakeCompute({"m": ["[ 1.0] booting\n", booted]}))
+    keys = console.wait_for_host_keys(cloud, "m", timeout=5, interval=0)
+    assert [k.key_type for k in keys] == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
+    cloud = SimpleNamespace(compute=FakeCompute({"m": ["[ 1.0] booting\n"]}))
+    with pytest.raises(RemoteError, match="no SSH host keys"):
+        console.wait_for_host_keys(cloud, "m", timeout=0, interval=0)
+
+
+def test_prepare_access_writes_ssh_config_and_pins_every_vm(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path))
+    ws = Workspace.named("tb")
+    ws.create()
+    ws.write_meta({"name": "tb"})
+    ws.write_private(ws.tfvars_file, json.dumps({"cloud_provider": "mycloud"}))
+    ws.write_private(
+        ws.outputs_file,
+        json.dumps(
+            {
+                "manager_address": "203.0.113.7",
+                "node_addresses": ["192.168.16.10"],
+                "image_user": "ubuntu",
+                "servers": {"manager": "m", "nodes": ["n0"]},
+            }
+        ),
+    )
+    booted = (GOLDEN / "console_manager.log").read_text()
+    fake = SimpleNamespace(compute=FakeCompute({"m": [booted], "n0": [booted]}))
+    opened: list[str] = []
+    monkeypatch.setattr(console, "open_cloud", lambda name: opened.append(name) or fake)
+    testbed.prepare_access(ws, timeout=1)
+    assert opened == ["mycloud"]
+    assert "ProxyJump manager" in ws.ssh_config.read_text()
+    pinned = ws.known_hosts.read_text().splitlines()
+    assert [line.split()[0] for line in pinned] == ["203.0.113.7"] * 2 + ["192.168.16.10"] * 2
