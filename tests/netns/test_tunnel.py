@@ -12,9 +12,9 @@ from tests.netns.conftest import NET, NODE_IP
 from tests.netns.helpers import cli
 
 
-def curl(ns: str) -> subprocess.CompletedProcess[str]:
+def curl(ns: str, seconds: int = 5) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ip", "netns", "exec", ns, "curl", "-sf", "-m", "5", f"http://{NODE_IP}:8080/"],
+        ["ip", "netns", "exec", ns, "curl", "-sf", "-m", str(seconds), f"http://{NODE_IP}:8080/"],
         capture_output=True,
         text=True,
     )
