@@ -230,12 +230,20 @@ def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult
     return result
 
 
-def terraform_failure(command: str, result: RunResult) -> TerraformError:
-    details = []
+def terraform_failure(command: str, result: RunResult, shown: int = 8) -> TerraformError:
+    """One error for a failed Terraform run: each distinct message once, with its resources."""
+    grouped: dict[str, list[str]] = {}
     for error in result.errors:
-        where = f"{error.address}: " if error.address else ""
         detail = " ".join(error.detail.split())[:400]
-        details.append(f"{where}{error.summary}{': ' + detail if detail else ''}")
+        message = f"{error.summary}{': ' + detail if detail else ''}"
+        grouped.setdefault(message, []).append(error.address or "")
+    details = []
+    for message, addresses in list(grouped.items())[:shown]:
+        named = [a.removeprefix("module.testbed.") for a in addresses if a]
+        where = f"{named[0]}{f' (and {len(named) - 1} more)' if len(named) > 1 else ''}: "
+        details.append(f"{where if named else ''}{message}")
+    if len(grouped) > shown:
+        details.append(f"… and {len(grouped) - shown} more distinct error(s)")
     return TerraformError(
         f"terraform {command} failed ({len(result.errors)} error(s))",
         details=details or [f"exit code {result.returncode}"],

@@ -1,0 +1,59 @@
+"""Requirements and preflight rows: pure computations, golden figures from the SCS material."""
+
+from __future__ import annotations
+
+import json
+
+from scs_testbed.environment import Catalog, load_environment
+from scs_testbed.preflight import Quota, quota_row
+from scs_testbed.requirements import FlavorSize, compute_requirements, count_security
+from scs_testbed.resources import builtin_env_dir, module_dir
+
+MANAGER = FlavorSize("SCS-4V-16", 4, 16384, 0)
+NODE = FlavorSize("SCS-8V-32", 8, 32768, 0)
+
+
+def values(name: str, *overrides: str) -> dict:
+    return load_environment(name, Catalog(None, builtin_env_dir()), overrides).values
+
+
+def test_default_testbed_matches_the_scs_figures() -> None:
+    req = compute_requirements(values("local"), MANAGER, NODE)
+    assert (req.instances, req.cores, req.ram_mib) == (4, 28, 112 * 1024)
+    assert (req.volumes, req.gigabytes) == (9, 180)
+    assert (req.networks, req.subnets, req.routers, req.floating_ips, req.keypairs) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert req.ports == 4 + 2  # one per VM, router interface, DHCP
+
+
+def test_boot_volumes_and_local_disks() -> None:
+    otc = compute_requirements(values("otc"), MANAGER, NODE)  # boot from volume, no data disks
+    assert (otc.volumes, otc.gigabytes) == (4, 4 * 80)
+    ten = compute_requirements(values("local", "number_of_nodes=10"), MANAGER, NODE)
+    assert (ten.instances, ten.cores, ten.volumes) == (11, 84, 30)
+
+
+def test_security_counts_follow_the_data_file() -> None:
+    data = json.loads((module_dir() / "security_groups.json").read_text())
+    rules = sum(len(g["rules"]) for g in data["groups"].values())
+    groups, counted = count_security(allowed_ssh_cidrs=1)
+    assert groups == len(data["groups"])
+    assert counted == rules + 2 * groups
+    ssh_rules = sum(r["remote"] == "ssh" for g in data["groups"].values() for r in g["rules"])
+    assert count_security(3)[1] == counted + 2 * ssh_rules
+
+
+def test_shortfall_message_reads_like_a_sentence() -> None:
+    row = quota_row("RAM", "GiB", 104 * 1024, Quota(limit=100 * 1024, used=50 * 1024))
+    assert not row.ok
+    assert row.message == "RAM: need 104 GiB, 50 GiB free (quota 100, used 50)"
+
+
+def test_unlimited_quota_is_ok() -> None:
+    row = quota_row("instances", "", 4, Quota(limit=-1, used=99))
+    assert row.ok and row.free == "unlimited"
