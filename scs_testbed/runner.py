@@ -171,11 +171,14 @@ def start_notified(
     log_path: Path,
     ready_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    new_session: bool = True,
 ) -> int:
-    """Start a daemon in its own session; return its PID once it sends sd_notify READY=1.
+    """Start a daemon; return its PID once it sends sd_notify READY=1.
 
     The child gets NOTIFY_SOCKET pointing at a datagram socket of ours (as systemd does).
-    On exit or timeout before READY the child is stopped and NotReadyError raised.
+    With `new_session` it outlives our terminal; without, it keeps the terminal (so that a
+    sudo inside it can ask for a password). On exit or timeout before READY the child is
+    stopped and NotReadyError raised.
     """
     import socket
     import tempfile
@@ -197,7 +200,7 @@ def start_notified(
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    start_new_session=new_session,
                 )
             deadline = time.monotonic() + ready_timeout
             while True:
@@ -247,16 +250,26 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def stop_tree(pid: int, timeout: float = 15.0) -> bool:
+def identity(pid: int) -> str | None:
+    """The process's start time since boot: tells a PID apart from a later reuse of it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def stop_tree(pid: int, timeout: float = 15.0, also: Sequence[int] = ()) -> bool:
     """SIGTERM `pid`, wait for it and every descendant it had (even setsid'd ones) to exit.
 
+    `also` adds processes known from earlier (helpers already re-parented away from `pid`).
     Those still alive after `timeout` get SIGKILL. Returns True if all ended on SIGTERM.
     """
     import time
 
-    tree = [pid, *descendants(pid)]
+    tree = [pid, *descendants(pid), *also]
     with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while any(alive(p) for p in tree):
         if time.monotonic() > deadline:

@@ -94,7 +94,7 @@ def tunnel(
         testbed.write_ssh_config(workspace, outputs)
     cidr = testbed.management_cidr(outputs)
     spec = core.TunnelSpec(workspace.ssh_config, "manager", [cidr], method)
-    pid = core.start_tunnel(spec, pid_file, log_file, ready_timeout)
+    pid = core.start_tunnel(spec, pid_file, log_file, ready_timeout, detach=background)
     mode = str(workspace.read_meta().get("deploy_mode") or "full")
     rows = core.web_interfaces(cidr, mode, testbed.interface_overrides(outputs))
     ui.show(

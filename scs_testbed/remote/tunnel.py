@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import shlex
 import shutil
 import sys
@@ -68,8 +69,13 @@ def sshuttle_command() -> list[str]:
     return [found]
 
 
-def start_tunnel(spec: TunnelSpec, pid_file: Path, log_file: Path, timeout: float = 60.0) -> int:
-    """Start sshuttle detached; return its PID once READY, recorded in `pid_file`."""
+def start_tunnel(
+    spec: TunnelSpec, pid_file: Path, log_file: Path, timeout: float = 60.0, detach: bool = True
+) -> int:
+    """Start sshuttle; return its PID once READY. The PID file also records its helpers.
+
+    `detach=False` keeps sshuttle on our terminal, so that its sudo can ask for a password.
+    """
     running = running_pid(pid_file)
     if running:
         raise RemoteError(
@@ -77,35 +83,50 @@ def start_tunnel(spec: TunnelSpec, pid_file: Path, log_file: Path, timeout: floa
             hint="stop it first: scs-testbed tunnel --stop",
         )
     try:
-        pid = runner.start_notified(spec.argv(), log_path=log_file, ready_timeout=timeout)
+        pid = runner.start_notified(
+            spec.argv(), log_path=log_file, ready_timeout=timeout, new_session=detach
+        )
     except runner.NotReadyError as error:
         tail = _tail(log_file)
         raise RemoteError(
             f"sshuttle did not come up: {error}", details=tail, hint=f"full output in {log_file}"
         ) from error
-    pid_file.write_text(f"{pid}\n", encoding="utf-8")
+    # The firewall helper calls setsid and outlives sshuttle by the time it takes to undo its
+    # rules: remember it (with its start time, against PID reuse) to wait for it on stop.
+    tree = [{"pid": p, "started": runner.identity(p)} for p in [pid, *runner.descendants(pid)]]
+    pid_file.write_text(json.dumps({"pid": pid, "processes": tree}) + "\n", encoding="utf-8")
     return pid
 
 
-def running_pid(pid_file: Path) -> int | None:
-    """The PID in `pid_file` if that process still runs (a stale file is removed)."""
+def _recorded(pid_file: Path) -> tuple[int | None, list[int]]:
+    """Main PID and the recorded processes that are still the same processes."""
     try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return None
-    if runner.alive(pid):
+        data = json.loads(pid_file.read_text(encoding="utf-8"))
+        pid = int(data["pid"])
+        tree = [(int(p["pid"]), p["started"]) for p in data.get("processes", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, []
+    living = [p for p, started in tree if started and runner.identity(p) == started]
+    return pid, living
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The tunnel's PID if sshuttle still runs (a stale file is removed)."""
+    pid, living = _recorded(pid_file)
+    if pid is not None and pid in living and runner.alive(pid):
         return pid
-    pid_file.unlink(missing_ok=True)
+    if not living:
+        pid_file.unlink(missing_ok=True)
     return None
 
 
 def stop_tunnel(pid_file: Path, timeout: float = 15.0) -> int | None:
-    """Stop the tunnel recorded in `pid_file` and its firewall helper; return the PID or None."""
-    pid = running_pid(pid_file)
-    if pid is None:
+    """Stop the tunnel and wait for its firewall helper; return sshuttle's PID or None."""
+    pid, living = _recorded(pid_file)
+    if pid is None or not living:
         pid_file.unlink(missing_ok=True)
         return None
-    runner.stop_tree(pid, timeout=timeout)
+    runner.stop_tree(pid, timeout=timeout, also=[p for p in living if p != pid])
     pid_file.unlink(missing_ok=True)
     return pid
 

@@ -73,3 +73,38 @@ def test_tunnel_cli_background_lists_web_interfaces_and_stops(workspace, bed) ->
     assert stop.returncode == 0 and "tunnel stopped" in stop.stderr
     assert "sshuttle" not in firewall(bed.client_ns)
     assert curl(bed.client_ns, 1).returncode != 0
+
+
+def test_tunnel_cli_foreground_stops_cleanly_on_ctrl_c(workspace, bed) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    from tests.netns.helpers import REPO
+
+    before = sshuttle_processes()
+    pid_file = workspace.path / "tunnel.pid"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", bed.client_ns, sys.executable, "-m", "scs_testbed", "tunnel"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while tunnel.running_pid(pid_file) is None:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "tunnel did not come up"
+            time.sleep(0.05)
+        assert curl(bed.client_ns).returncode == 0
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Ctrl-C stops it" in err and "Horizon" in out
+    assert "sshuttle" not in firewall(bed.client_ns)
+    assert sshuttle_processes() == before
+    assert not pid_file.exists()
