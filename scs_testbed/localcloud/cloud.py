@@ -210,7 +210,8 @@ def down(purge: bool = False, *, layout: Layout | None = None) -> DownResult:
     if purge:
         for path in (layout.data, layout.etc, layout.logs, layout.run):
             shutil.rmtree(path, ignore_errors=True)
-        for path in (layout.clouds_file, layout.secrets_file):
+        shutil.rmtree(layout.root / "build", ignore_errors=True)
+        for path in (layout.clouds_file, layout.secrets_file, layout.root / "erl_crash.dump"):
             path.unlink(missing_ok=True)
     return DownResult(stopped, killed, purge, time.monotonic() - began)
 
@@ -280,9 +281,10 @@ class _Starter:
             self._wait_future(chains[0], "keystone setup")
             self._start(2)
             self._wait_ports(2)
-            admin = provision.connect(provision.admin_auth(self.secret))
-            self._once("catalog", lambda: provision.build_catalog(admin, self.secret))
+            self._once("catalog", self._build_catalog)
             self.step("catalog ready")
+            # a new connection: a token taken before the catalog existed has an empty one
+            admin = provision.connect(provision.admin_auth(self.secret))
             for future in chains[1:]:
                 self._wait_future(future, "database setup")
         self.step("databases in sync")
@@ -366,6 +368,9 @@ class _Starter:
             return
         action()
         marker.touch()
+
+    def _build_catalog(self) -> None:
+        provision.build_catalog(provision.connect(provision.admin_auth(self.secret)), self.secret)
 
     def _run_chain(self, chain: Iterable[Step]) -> None:
         for step in chain:
