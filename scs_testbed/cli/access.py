@@ -1,4 +1,8 @@
-"""Access to a deployed testbed: watch the bootstrap, ssh, tunnel (sshuttle), console log."""
+"""Access to a deployed testbed: watch the bootstrap, ssh, tunnel (sshuttle), console log.
+
+Parameters use Annotated defaults so that other code may call a command function directly
+(e.g. `deploy --watch` calling `watch(name)`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ import typer
 from scs_testbed import ui
 from scs_testbed.remote import progress
 
-NAME_HELP = "Testbed name (default: the only testbed)."
+Name = Annotated[str | None, typer.Argument(help="Testbed name (default: the only testbed).")]
+NameOption = Annotated[
+    str | None, typer.Option("--name", "-n", help="Testbed name (default: the only testbed).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -23,14 +30,18 @@ def register(app: typer.Typer) -> None:
 
 
 def watch(
-    name: str | None = typer.Argument(None, help=NAME_HELP),
-    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of a live view (CI)."),
-    timeout: float = typer.Option(4 * 3600, help="Give up after this many seconds."),
-    stall_timeout: float = typer.Option(1800, help="Fail if the log is silent this long (s)."),
-    connect_timeout: float = typer.Option(600, help="Keep trying to connect this long (s)."),
-    progress_path: str = typer.Option(progress.PROGRESS_PATH, hidden=True),
-    log_path: str = typer.Option(progress.LOG_PATH, hidden=True),
-    cloud_init_result: str = typer.Option("/run/cloud-init/result.json", hidden=True),
+    name: Name = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Plain lines, no live view (CI).")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 4 * 3600,
+    stall_timeout: Annotated[
+        float, typer.Option(help="Fail when the log is silent this many seconds.")
+    ] = 1800,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Keep trying to connect this many seconds (VM booting).")
+    ] = 600,
+    progress_path: Annotated[str, typer.Option(hidden=True)] = progress.PROGRESS_PATH,
+    log_path: Annotated[str, typer.Option(hidden=True)] = progress.LOG_PATH,
+    cloud_init_result: Annotated[str, typer.Option(hidden=True)] = "/run/cloud-init/result.json",
 ) -> None:
     """Follow the bootstrap on the manager until the testbed is up (exit 5 if it fails)."""
     from scs_testbed.remote import testbed
@@ -47,10 +58,10 @@ def watch(
 
 
 def ssh(
-    host: str = typer.Argument("manager", help="manager or node-N."),
+    host: Annotated[str, typer.Argument(help="manager or node-N.")] = "manager",
     command: Annotated[list[str] | None, typer.Argument(help="Command to run (after --).")] = None,
-    name: str | None = typer.Option(None, "--name", "-n", help=NAME_HELP),
-    pin: bool = typer.Option(False, "--pin", help="Re-pin host keys from the console logs."),
+    name: NameOption = None,
+    pin: Annotated[bool, typer.Option("--pin", help="Re-pin host keys from the consoles.")] = False,
 ) -> None:
     """Log into the manager or a node (through the manager), or run a command there."""
     from scs_testbed import runner
@@ -67,17 +78,19 @@ def ssh(
     elif not workspace.ssh_config.is_file():
         testbed.write_ssh_config(workspace, outputs)
     code = runner.interactive(["ssh", "-F", str(workspace.ssh_config), host, *(command or [])])
-    if code == 255:  # ssh's own failure: explain a changed host key in our words
+    if code == 255:  # ssh's own failure: explain a changed or missing host key in our words
         check_host_key(testbed.targets(workspace, outputs)[host])
     raise typer.Exit(code)
 
 
 def tunnel(
-    name: str | None = typer.Argument(None, help=NAME_HELP),
-    method: str = typer.Option("auto", help="sshuttle --method (auto, nat, nft, tproxy, ...)."),
-    stop: bool = typer.Option(False, "--stop", help="Stop the running tunnel."),
-    background: bool = typer.Option(False, "--background", help="Return once it is up."),
-    ready_timeout: float = typer.Option(60, help="Seconds to wait for sshuttle's READY."),
+    name: Name = None,
+    method: Annotated[
+        str, typer.Option(help="sshuttle --method: auto, nat, nft, tproxy…")
+    ] = "auto",
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the running tunnel.")] = False,
+    background: Annotated[bool, typer.Option("--background", help="Return once up.")] = False,
+    ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for READY.")] = 60,
 ) -> None:
     """Route the testbed's networks through the manager (sshuttle) and list web interfaces."""
     from scs_testbed.remote import testbed
@@ -95,15 +108,12 @@ def tunnel(
     cidr = testbed.management_cidr(outputs)
     spec = core.TunnelSpec(workspace.ssh_config, "manager", [cidr], method)
     pid = core.start_tunnel(spec, pid_file, log_file, ready_timeout, detach=background)
-    mode = str(workspace.read_meta().get("deploy_mode") or "full")
-    rows = core.web_interfaces(cidr, mode, testbed.interface_overrides(outputs))
-    ui.show(
-        ui.table(
-            f"Web interfaces ({cidr} via the manager)",
-            ("name", "URL", "for"),
-            [(w.name, w.url, w.purpose) for w in rows],
-        )
+    rows = core.web_interfaces(
+        cidr, testbed.deploy_mode(workspace), testbed.interface_overrides(outputs)
     )
+    columns = ("name", "URL", "for")
+    title = f"Web interfaces ({cidr} through the manager)"
+    ui.show(ui.table(title, columns, [(w.name, w.url, w.purpose) for w in rows]))
     if background:
         ui.success(f"tunnel up (PID {pid}); stop it with: scs-testbed tunnel --stop")
         return
@@ -117,9 +127,11 @@ def tunnel(
 
 
 def console(
-    name_or_host: str | None = typer.Argument(None, metavar="[NAME]", help=NAME_HELP),
-    host: str | None = typer.Argument(None, metavar="[manager|node-N]"),
-    lines: int | None = typer.Option(None, "--lines", help="Only the last N lines."),
+    name_or_host: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="Testbed name (default: the only one).")
+    ] = None,
+    host: Annotated[str | None, typer.Argument(metavar="[manager|node-N]")] = None,
+    lines: Annotated[int | None, typer.Option("--lines", help="Only the last N lines.")] = None,
 ) -> None:
     """Print a VM's console log (through the OpenStack API, for when SSH does not work)."""
     from scs_testbed.remote import testbed

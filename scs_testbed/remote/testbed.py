@@ -108,6 +108,15 @@ def cloud_name(workspace: Workspace) -> str:
     return str(cloud)
 
 
+def deploy_mode(workspace: Workspace) -> str:
+    """The testbed's deploy_mode (what the bootstrap builds); `full` when not recorded."""
+    try:
+        tfvars = json.loads(workspace.tfvars_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tfvars = {}
+    return str(tfvars.get("deploy_mode") or workspace.read_meta().get("deploy_mode") or "full")
+
+
 def server_ids(outputs: Mapping[str, Any]) -> dict[str, str]:
     """Server IDs by host alias (manager, node-N)."""
     servers = outputs.get("servers") or {}

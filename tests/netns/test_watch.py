@@ -171,3 +171,18 @@ def test_watch_survives_sshd_restart_without_losing_or_repeating_lines(bed, remo
     assert sink.lines == expected
     assert result.reconnects >= 1  # type: ignore[attr-defined]
     assert any("reconnecting" in n for n in sink.notes)
+
+
+def test_watch_command_can_be_called_directly_as_deploy_watch_does(
+    workspace, bed, remote_files
+) -> None:
+    from scs_testbed.cli import access
+
+    start_writer(bed, remote_files, happy_scenario()).wait(10)
+    access.watch(
+        "nsbed",
+        plain=True,
+        progress_path=str(remote_files["progress"]),
+        log_path=str(remote_files["log"]),
+        cloud_init_result="",
+    )
