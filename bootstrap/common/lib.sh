@@ -6,6 +6,7 @@ SCS_LOG_DIR=${SCS_LOG_DIR:-/var/log/scs-testbed}
 PROGRESS=${PROGRESS:-$SCS_LOG_DIR/progress.jsonl}
 LOG=${LOG:-$SCS_LOG_DIR/bootstrap.log}
 STATE_DIR=${STATE_DIR:-/var/lib/scs-testbed}
+RETRY_MAX_DELAY=${RETRY_MAX_DELAY:-60}
 
 init_logs() {
   install -d -m 0755 "$SCS_LOG_DIR" "$STATE_DIR/done"
@@ -36,7 +37,8 @@ log() {
   printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >>"$LOG"
 }
 
-# retry ATTEMPTS DELAY COMMAND... - for package mirrors and downloads that fail transiently
+# retry ATTEMPTS DELAY COMMAND... - for package mirrors and downloads that fail transiently;
+# the delay doubles up to RETRY_MAX_DELAY seconds
 retry() {
   local attempts=$1 delay=$2 n=1
   shift 2
@@ -48,7 +50,7 @@ retry() {
     log "attempt $n of $attempts failed, retrying in ${delay}s: $*"
     sleep "$delay"
     n=$((n + 1))
-    delay=$((delay * 2))
+    delay=$((delay * 2 > RETRY_MAX_DELAY ? RETRY_MAX_DELAY : delay * 2))
   done
 }
 

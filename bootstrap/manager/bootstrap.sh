@@ -127,7 +127,7 @@ step_nodes() {
   python3 -m http.server "$KEY_PORT" --bind "$MANAGER_IP" --directory "$served" &
   local server=$!
   # shellcheck disable=SC2064 # expand now: the trap must stop this server
-  trap "kill $server 2>/dev/null || true; rm -rf '$served'" RETURN
+  trap "kill $server 2>/dev/null || true; rm -rf '$served'; trap - RETURN" RETURN
   for ip in $NODE_IPS; do
     retry 60 10 as_operator ssh -o BatchMode=yes -o ConnectTimeout=10 \
       -o StrictHostKeyChecking=accept-new "$IMAGE_NODE_USER@$ip" cloud-init status --wait
@@ -138,7 +138,7 @@ step_manager() {
   local part
   for part in 0 1 2; do
     if [[ -e "$CONFIGURATION/ansible/manager-part-$part.yml" ]]; then
-      as_operator ansible-playbook -i testbed-manager, \
+      as_operator ansible-playbook -i testbed-manager, -c local \
         --vault-password-file "$CONFIGURATION/environments/.vault_pass" \
         "$CONFIGURATION/ansible/manager-part-$part.yml"
     fi

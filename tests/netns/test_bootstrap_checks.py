@@ -180,3 +180,21 @@ run_step second broken || progress testbed failed second
     log = (tmp_path / "log" / "bootstrap.log").read_text()
     assert 'a "quoted"' in log
     assert all(json.loads(line)["v"] == 1 for line in lines)
+
+
+def test_retry_retries_then_gives_up_with_a_log_line(tmp_path) -> None:
+    script = f"""
+set -euo pipefail
+export SCS_LOG_DIR={tmp_path}/log STATE_DIR={tmp_path}/state RETRY_MAX_DELAY=0
+source {BOOTSTRAP}/common/lib.sh
+init_logs
+count={tmp_path}/count
+flaky() {{ echo x >>"$count"; [[ $(wc -l <"$count") -ge 3 ]]; }}
+retry 5 0 flaky
+retry 2 0 false || echo gave-up
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "gave-up"
+    assert (tmp_path / "count").read_text().count("x") == 3
+    assert "giving up after 2 attempts: false" in (tmp_path / "log" / "bootstrap.log").read_text()
