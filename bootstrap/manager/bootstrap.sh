@@ -8,7 +8,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../common/lib.sh
 source "$HERE/../common/lib.sh"
 # shellcheck source=/dev/null
-source /etc/scs-testbed/testbed.env
+source "${TESTBED_ENV:-/etc/scs-testbed/testbed.env}"
+# DRY_RUN=1 reports the plan for DEPLOY_MODE through the progress protocol without doing it.
+DRY_RUN=${DRY_RUN:-0}
 
 OPERATOR=dragon
 VENV=/opt/venv
@@ -166,6 +168,10 @@ step_monitoring() {
   run_configuration_script $MONITORING_SCRIPTS
 }
 
+dry_step() {
+  echo "dry run: nothing done"
+}
+
 main() {
   init_logs
   local level entry name needs func failed=""
@@ -177,6 +183,7 @@ main() {
       progress "$name" skipped "not part of deploy_mode $DEPLOY_MODE"
       continue
     fi
+    [[ "$DRY_RUN" == 1 ]] && func=dry_step
     if ! run_step "$name" "$func"; then
       failed=$name
       break

@@ -198,3 +198,44 @@ retry 2 0 false || echo gave-up
     assert r.stdout.strip() == "gave-up"
     assert (tmp_path / "count").read_text().count("x") == 3
     assert "giving up after 2 attempts: false" in (tmp_path / "log" / "bootstrap.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("mode", "skipped"),
+    [
+        ("manager", ["ceph", "infrastructure", "openstack", "monitoring"]),
+        ("ceph", ["infrastructure", "openstack", "monitoring"]),
+        ("openstack", ["monitoring"]),
+        ("full", []),
+    ],
+)
+def test_manager_steps_follow_deploy_mode(tmp_path, mode, skipped) -> None:
+    env = tmp_path / "testbed.env"
+    env.write_text(f"TESTBED_PREFIX=tb\nDEPLOY_MODE={mode}\n")
+    r = subprocess.run(
+        ["bash", str(BOOTSTRAP / "manager" / "bootstrap.sh")],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "TESTBED_ENV": str(env),
+            "DRY_RUN": "1",
+            "SCS_LOG_DIR": str(tmp_path / "log"),
+            "STATE_DIR": str(tmp_path / "state"),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "log" / "progress.jsonl").read_text().splitlines()
+    events = [parse_event(line) for line in lines]
+    assert [e.step for e in events if e.state == "skipped"] == skipped
+    ran = [e.step for e in events if e.state == "done" and e.step != "testbed"]
+    assert ran[:7] == [
+        "packages",
+        "operator",
+        "ansible",
+        "configuration",
+        "docker",
+        "nodes",
+        "manager",
+    ]
+    assert events[-1].step == "testbed" and events[-1].state == "done"
