@@ -186,3 +186,20 @@ def test_watch_command_can_be_called_directly_as_deploy_watch_does(
         log_path=str(remote_files["log"]),
         cloud_init_result="",
     )
+
+
+def test_watch_gives_up_after_the_timeout_even_while_the_log_moves(bed, remote_files) -> None:
+    scenario = [{"event": ["ceph", "start", ""]}]
+    scenario += [item for i in range(40) for item in ({"log": f"TASK {i}"}, {"sleep": 0.1})]
+    writer = start_writer(bed, remote_files, scenario)
+    try:
+        with pytest.raises(RemoteError, match="did not finish within 1 s") as caught:
+            follow(
+                lambda: ssh.connect(bed.manager_target()),
+                RecordingSink(),
+                options(remote_files, timeout=1.0),
+            )
+        assert "ceph" in caught.value.message
+    finally:
+        writer.kill()
+        writer.wait()
