@@ -405,33 +405,6 @@ def _flag() -> Any:
 # --------------------------------------------------------------------------- status / list
 
 
-def find_testbed(name: str | None, environment: str | None = None) -> Workspace:
-    """The testbed called `name`; else the only one (of `environment`, when given)."""
-    known = list_workspaces()
-    if name:
-        workspace = Workspace.named(name)
-        if not workspace.exists:
-            raise InputError(
-                f"no testbed named {name!r}",
-                hint=_choices(known) or "deploy one: scs-testbed deploy -e ENV",
-            )
-        return workspace
-    if environment:
-        known = [w for w in known if w.read_meta().get("environment") == environment]
-    if len(known) == 1:
-        return known[0]
-    if not known:
-        where = f" of environment {environment!r}" if environment else ""
-        raise InputError(
-            f"there is no testbed{where}", hint="deploy one: scs-testbed deploy -e ENV"
-        )
-    raise InputError("several testbeds exist; name one", hint=_choices(known))
-
-
-def _choices(known: list[Workspace]) -> str:
-    return ("name one of: " + ", ".join(w.name for w in known)) if known else ""
-
-
 def list_testbeds() -> list[dict[str, Any]]:
     rows = []
     for workspace in list_workspaces():

@@ -127,3 +127,27 @@ def list_workspaces() -> list[Workspace]:
         for p in sorted(base.iterdir())
         if p.is_dir() and (p / "testbed.json").is_file()
     ]
+
+
+def find_workspace(name: str | None, environment: str | None = None) -> Workspace:
+    """The testbed called `name`; else the only one (of `environment`, when given)."""
+    known = list_workspaces()
+    choices = ("name one of: " + ", ".join(w.name for w in known)) if known else ""
+    if name:
+        workspace = Workspace.named(name)
+        if not workspace.exists:
+            raise InputError(
+                f"no testbed named {name!r}",
+                hint=choices or "deploy one: scs-testbed deploy -e ENV",
+            )
+        return workspace
+    if environment:
+        known = [w for w in known if w.read_meta().get("environment") == environment]
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        where = f" of environment {environment!r}" if environment else ""
+        raise InputError(
+            f"there is no testbed{where}", hint="deploy one: scs-testbed deploy -e ENV"
+        )
+    raise InputError("several testbeds exist; name one", hint=choices)

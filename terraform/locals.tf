@@ -3,7 +3,7 @@ locals {
   # and .254 (external API); DHCP only hands out the top of the range.
   manager_ip = cidrhost(var.management_cidr, 5)
   node_ips   = [for i in range(var.number_of_nodes) : cidrhost(var.management_cidr, 10 + i)]
-  vip_ips    = [cidrhost(var.management_cidr, 8), cidrhost(var.management_cidr, 9), cidrhost(var.management_cidr, -2)]
+  vip_ips    = [cidrhost(var.management_cidr, 8), cidrhost(var.management_cidr, 9), cidrhost(var.management_cidr, 254)]
 
   port_security_off = var.port_security_enabled == false
   bootstrap_dir     = "${path.module}/../bootstrap"

@@ -50,9 +50,14 @@ def _missing_netns() -> str | None:
     reason = _missing_root()
     if reason:
         return reason
-    for tool in ("ip", "sshd", "sshuttle"):
+    for tool in ("ip", "ss", "unshare", "sshd", "ssh", "sshuttle", "curl", "cloud-init",
+                 "shellcheck", "ansible-playbook"):
         if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):
-            return f"{tool} is not installed (make netns-deps)"
+            return f"{tool} is not installed (see .ci/run for the packages)"
+    if not (shutil.which("nft") or shutil.which("iptables") or Path("/usr/sbin/nft").exists()):
+        return "neither nft nor iptables is installed"
+    if terraform_command() is None:
+        return "no Terraform CLI to render the bootstrap templates"
     return None
 
 

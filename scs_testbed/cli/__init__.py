@@ -7,11 +7,7 @@ import os
 import sys
 
 import typer
-
-try:  # typer >= 0.24 vendors click
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover - older typer with click as a dependency
-    from click.exceptions import ClickException  # type: ignore[no-redef]
+from typer._click.exceptions import ClickException  # typer vendors click
 
 from scs_testbed import __version__
 from scs_testbed.cli import access, envs, lifecycle, localcloud

@@ -46,8 +46,9 @@ def watch(
     """Follow the bootstrap on the manager until the testbed is up (exit 5 if it fails)."""
     from scs_testbed.remote import testbed
     from scs_testbed.remote.watch import WatchOptions
+    from scs_testbed.workspace import find_workspace
 
-    workspace = testbed.find_workspace(name)
+    workspace = find_workspace(name)
     options = WatchOptions(
         progress_path, log_path, cloud_init_result or None, timeout, stall_timeout
     )
@@ -67,8 +68,9 @@ def ssh(
     from scs_testbed import runner
     from scs_testbed.remote import testbed
     from scs_testbed.remote.ssh import check_host_key
+    from scs_testbed.workspace import find_workspace
 
-    workspace = testbed.find_workspace(name)
+    workspace = find_workspace(name)
     outputs = workspace.read_outputs()
     if not testbed.HOST_PATTERN.match(host):
         command, host = [host, *(command or [])], "manager"
@@ -95,8 +97,9 @@ def tunnel(
     """Route the testbed's networks through the manager (sshuttle) and list web interfaces."""
     from scs_testbed.remote import testbed
     from scs_testbed.remote import tunnel as core
+    from scs_testbed.workspace import find_workspace
 
-    workspace = testbed.find_workspace(name)
+    workspace = find_workspace(name)
     pid_file, log_file = workspace.path / "tunnel.pid", workspace.log_dir / "tunnel.log"
     if stop:
         pid = core.stop_tunnel(pid_file)
@@ -136,11 +139,12 @@ def console(
     """Print a VM's console log (through the OpenStack API, for when SSH does not work)."""
     from scs_testbed.remote import testbed
     from scs_testbed.remote.console import console_log, open_cloud
+    from scs_testbed.workspace import find_workspace
 
     name = name_or_host
     if host is None and name_or_host and testbed.HOST_PATTERN.match(name_or_host):
         name, host = None, name_or_host
-    workspace = testbed.find_workspace(name)
+    workspace = find_workspace(name)
     outputs = workspace.read_outputs()
     host = testbed.check_host(host or "manager", outputs)
     server = testbed.server_ids(outputs).get(host)

@@ -178,8 +178,9 @@ def _plain(value: object) -> str:
 def status(name: NameArgument = None, env: EnvFilter = None, as_json: Json = False) -> None:
     """Show a testbed: outputs, and its servers, volumes and floating IP as the cloud sees them."""
     from scs_testbed import testbed, ui
+    from scs_testbed.workspace import find_workspace
 
-    info = testbed.cloud_status(testbed.find_testbed(name, env))
+    info = testbed.cloud_status(find_workspace(name, env))
     if as_json:
         ui.print_json(info)
         return
@@ -263,8 +264,9 @@ def destroy(
     from scs_testbed import testbed, ui
     from scs_testbed.errors import InputError
     from scs_testbed.lifecycle_view import ConsoleReporter
+    from scs_testbed.workspace import find_workspace
 
-    workspace = testbed.find_testbed(name, env)
+    workspace = find_workspace(name, env)
     meta = workspace.read_meta()
     if not yes:
         import sys

@@ -1,7 +1,7 @@
 """Glue between a testbed's workspace (outputs, key, files) and the remote core.
 
 The lifecycle calls `prepare_access` after a successful apply; the access commands use
-`find_workspace`, `targets` and `watch_options`.
+`targets` and `watch_options` (the testbed itself: `scs_testbed.workspace.find_workspace`).
 """
 
 from __future__ import annotations
@@ -22,34 +22,12 @@ from scs_testbed.remote.hostkeys import (
     write_private,
 )
 from scs_testbed.remote.ssh import SshTarget
-from scs_testbed.workspace import Workspace, list_workspaces
+from scs_testbed.workspace import Workspace
 
 if TYPE_CHECKING:
     from scs_testbed.remote.watch import WatchOptions, WatchResult
 
 HOST_PATTERN = re.compile(r"^(manager|node-(\d+))$")
-
-
-def find_workspace(name: str | None) -> Workspace:
-    """The testbed called `name`, or the only one there is."""
-    known = list_workspaces()
-    if name:
-        workspace = Workspace.named(name)
-        if not workspace.exists:
-            raise InputError(
-                f"no testbed named {name!r}",
-                hint=_choices(known) or "deploy one: scs-testbed deploy -e ENV",
-            )
-        return workspace
-    if len(known) == 1:
-        return known[0]
-    if not known:
-        raise InputError("there is no testbed yet", hint="deploy one: scs-testbed deploy -e ENV")
-    raise InputError("several testbeds exist; say which one", hint=_choices(known))
-
-
-def _choices(known: Sequence[Workspace]) -> str:
-    return "name one of: " + ", ".join(w.name for w in known) if known else ""
 
 
 def host_entries(outputs: Mapping[str, Any]) -> list[HostEntry]:

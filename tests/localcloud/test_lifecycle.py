@@ -106,7 +106,7 @@ def test_deploy_default_testbed_then_destroy_leaves_nothing(
         assert port.fixed_ips[0]["ip_address"] == f"192.168.16.{10 + i}"
         assert port.device_id == servers[f"{prefix}-node-{i}"].id
         pairs = sorted(p["ip_address"] for p in port.allowed_address_pairs)
-        assert pairs == ["192.168.16.8", "192.168.16.9", "192.168.31.254"]
+        assert pairs == ["192.168.16.254", "192.168.16.8", "192.168.16.9"]
 
     volumes = [v for v in conn.block_storage.volumes() if v.name.startswith(prefix + "-node-")]
     assert len(volumes) == 9

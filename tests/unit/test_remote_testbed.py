@@ -12,7 +12,7 @@ import pytest
 from scs_testbed.errors import InputError, RemoteError
 from scs_testbed.remote import ssh, testbed
 from scs_testbed.remote.hostkeys import HostKey
-from scs_testbed.workspace import Workspace
+from scs_testbed.workspace import Workspace, find_workspace
 
 OUTPUTS = {
     "manager_address": "203.0.113.7",
@@ -41,17 +41,17 @@ def make(name: str) -> Workspace:
 
 
 def test_find_workspace(state: Path) -> None:
-    with pytest.raises(InputError, match="no testbed yet"):
-        testbed.find_workspace(None)
+    with pytest.raises(InputError, match="there is no testbed"):
+        find_workspace(None)
     make("alpha")
-    assert testbed.find_workspace(None).name == "alpha"
+    assert find_workspace(None).name == "alpha"
     make("beta")
     with pytest.raises(InputError, match="several") as caught:
-        testbed.find_workspace(None)
+        find_workspace(None)
     assert "alpha, beta" in (caught.value.hint or "")
-    assert testbed.find_workspace("beta").name == "beta"
+    assert find_workspace("beta").name == "beta"
     with pytest.raises(InputError, match="no testbed named"):
-        testbed.find_workspace("gamma")
+        find_workspace("gamma")
 
 
 def test_hosts_targets_and_ssh_files(state: Path) -> None:
