@@ -16,3 +16,4 @@ volume_availability_zone  = "nova"
 network_availability_zone = null
 dns_nameservers           = ["192.0.2.53"]
 enable_config_drive       = false
+volume_type               = "ssd"

@@ -58,6 +58,13 @@ def connect(cloud: str) -> Connection:
             hint="the entry needs auth_url plus username/password or an application credential",
         ) from error
     except exceptions.SDKException as error:
+        # openstacksdk wraps keystone's 401 into a plain SDKException: recognise its text
+        if getattr(error, "status_code", None) == 401 or "(HTTP 401)" in str(error):
+            raise InputError(
+                f"cloud {cloud!r}: authentication failed (HTTP 401)",
+                hint="check the username/password or application credential of this "
+                "clouds.yaml entry",
+            ) from error
         if isinstance(error.__cause__, ks.ConnectFailure) or "Unable to establish" in str(error):
             auth_url = (conn.config.config.get("auth") or {}).get("auth_url", "?")
             raise InputError(

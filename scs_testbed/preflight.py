@@ -268,7 +268,7 @@ def run_preflight(
     report.rows.append(CheckRow("credentials", True, message="authenticated"))
     flavor_rows, sizes = _flavor_rows(results["flavors"], values)
     report.rows += flavor_rows
-    if sizes:
+    if "manager" in sizes and "node" in sizes:
         report.requirements = compute_requirements(values, sizes["manager"], sizes["node"])
         quotas = {**results["compute"], **results["network"], **results["volume"]}
         for key, label, unit in QUOTA_ITEMS:

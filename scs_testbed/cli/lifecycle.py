@@ -158,15 +158,11 @@ def deploy(
         )
     finally:
         reporter.finish()
-    _after_deploy(target.workspace, outputs, watch)
-    ui.success(f"testbed {target.name} deployed: manager at {outputs.get('manager_address')}")
-
-
-def _after_deploy(workspace: object, outputs: dict, watch: bool) -> None:
-    from scs_testbed import access_setup, ui
+    from scs_testbed import access_setup
 
     ui.show(ui.table("outputs", ["output", "value"], [(k, _plain(v)) for k, v in outputs.items()]))
-    access_setup.after_deploy(workspace, outputs, watch)  # type: ignore[arg-type]
+    ui.success(f"testbed {target.name} deployed: manager at {outputs.get('manager_address')}")
+    access_setup.after_deploy(target.workspace, outputs, watch)
 
 
 def _plain(value: object) -> str:
