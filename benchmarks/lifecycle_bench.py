@@ -50,11 +50,30 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Compl
     return time.perf_counter() - start, done
 
 
+def openstack_cli() -> Path:
+    """The `openstack` CLI in a venv of its own (made on first use; pinned like the cloud)."""
+    venv = Path.home() / ".cache" / "scs-testbed" / "osc-venv"
+    binary = venv / "bin" / "openstack"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        constraints = REPO / "scs_testbed" / "localcloud" / "constraints.txt"
+        subprocess.run(
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                "-c",
+                str(constraints),
+                "python-openstackclient",
+            ],
+            check=True,
+        )
+    return binary
+
+
 def openstack_cli_checks(env: dict[str, str]) -> list[list[str]]:
     """The preflight's reads, one `openstack` call each, as a shell script would do them."""
-    from scs_testbed import localcloud
-
-    osc = str(localcloud.Layout.default().venv / "bin" / "openstack")
+    osc = str(openstack_cli())
     cloud = ["--os-cloud", "localcloud"]
     return [
         [osc, *cloud, "limits", "show", "--absolute", "-f", "json"],

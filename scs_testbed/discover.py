@@ -97,6 +97,32 @@ def find_resources(conn: Connection, prefix: str) -> list[Found]:
     return [item for batch in results for item in batch]
 
 
+def prefix_in_use(conn: Connection, prefix: str) -> list[Found]:
+    """A quick look (server-side name filters) for resources a testbed with `prefix` creates.
+
+    Cheaper than `find_resources` (five filtered reads instead of nine full listings); used by
+    the preflight to tell whether another testbed or leftovers already use the names.
+    """
+    project = conn.current_project_id
+    reads: dict[str, Callable[[], Iterable[Any]]] = {
+        "server": lambda: conn.compute.servers(name=f"^{re.escape(prefix)}-"),
+        "network": lambda: conn.network.networks(name=f"{prefix}-management", project_id=project),
+        "router": lambda: conn.network.routers(name=f"{prefix}-router", project_id=project),
+        "security_group": lambda: conn.network.security_groups(project_id=project),
+        "keypair": lambda: [k for k in [conn.compute.find_keypair(f"{prefix}-key")] if k],
+    }
+
+    def scan(kind: str) -> list[Found]:
+        pattern = name_pattern(kind, prefix)
+        return [
+            Found(kind, str(r.name if kind == "keypair" else r.id), str(r.name))
+            for r in reads[kind]()
+            if pattern.match(str(r.name or ""))
+        ]
+
+    return [item for kind in reads for item in scan(kind)]  # runs inside the preflight's pool
+
+
 def delete_resources(
     conn: Connection,
     prefix: str,
