@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 NAME_ARG     = $(if $(NAME),--name $(NAME),)
 
 .PHONY: help install dev provider test test-unit test-terraform test-netns test-localcloud \
-        lint fmt typecheck bench check plan deploy status clean demo
+        lint fmt bench check plan deploy status clean localcloud-up localcloud-down demo
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -63,6 +63,12 @@ status: ## status of the testbed of ENVIRONMENT
 
 clean: ## destroy the testbed of ENVIRONMENT (nothing left behind)
 	scs-testbed destroy $(if $(NAME),$(NAME),--env $(ENVIRONMENT)) --yes
+
+localcloud-up: ## start the local OpenStack (root)
+	scs-testbed localcloud up
+
+localcloud-down: ## stop the local OpenStack
+	scs-testbed localcloud down
 
 demo: ## on a fresh machine as root: local cloud, then check, deploy, status, destroy
 	bash tests/tools/demo
