@@ -56,7 +56,10 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         counts = _outcomes[tier]
         reason = _reasons.get(tier)
         if tier not in _reasons:
-            line = "not collected"
+            missing = tiers.CHECKS[tier]()
+            line = "SKIPPED  no tests of this tier were selected" + (
+                f" (and it could not run: {missing})" if missing else ""
+            )
         elif counts["passed"] or counts["failed"]:
             line = f"RAN      passed={counts['passed']} failed={counts['failed']}"
             if counts["skipped"]:
