@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 PROVIDER = {"source": "terraform-provider-openstack/openstack", "version": "~> 3.0"}
 PLAN_FILE = "tfplan"
+# Testbed states in which an apply may have left resources Terraform does not track.
+UNFINISHED_STATES = ("deploying", "interrupted", "failed", "destroying", "destroy-failed")
 RETRY_DELAYS = (10.0, 30.0, 60.0)  # seconds before the 2nd, 3rd and 4th attempt
 
 
@@ -351,6 +353,15 @@ def destroy(
     prefix, cloud = meta.get("prefix"), meta.get("cloud")
     if not prefix or not cloud:
         raise InputError(f"testbed {workspace.name!r} has no recorded prefix/cloud")
+    if meta.get("state") in UNFINISHED_STATES and not force_cleanup:
+        # An interrupted or killed apply leaves resources whose create was in flight but never
+        # reached the state. They carry this testbed's exact names (the preflight made sure no
+        # other testbed uses them), so removing them is part of destroying this testbed.
+        reporter.note(
+            f"the last deploy did not finish ({meta.get('state')}): resources with this "
+            "testbed's names that Terraform does not track are removed too"
+        )
+        force_cleanup = True
     set_state(workspace, "destroying")
     runner = open_runner(workspace, terraform)
     if runner.state_resources():

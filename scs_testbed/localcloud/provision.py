@@ -215,10 +215,8 @@ def build_catalog(conn: Connection, secret: Mapping[str, str]) -> None:
         user = idn.find_user(name, domain_id="default")
         if user is None:
             user = idn.create_user(name=name, password=secret["service"], domain_id="default")
-        else:
-            idn.update_user(user, password=secret["service"])
         for role in ("admin", "service"):
-            idn.assign_project_role_to_user(project, user, roles[role])
+            _ensure_role(conn, project, user, roles[role])
     existing = {(e.service_id, e.interface) for e in idn.endpoints()}
     services = {s.type: s for s in idn.services()}
     for name, kind, url in CATALOG:
@@ -334,11 +332,19 @@ def _testbed_project(conn: Connection, secret: Mapping[str, str]) -> str:
             domain_id="default",
             default_project_id=project.id,
         )
-    else:
-        idn.update_user(user, password=secret["testbed"])
-    member = idn.find_role("member")
-    idn.assign_project_role_to_user(project, user, member)
+    _ensure_role(conn, project, user, idn.find_role("member"))
     return str(project.id)
+
+
+def _ensure_role(conn: Connection, project: Any, user: Any, role: Any) -> None:
+    """Assign a role only when missing.
+
+    Users are never updated and roles never re-assigned on a repeated `up`: keystone would
+    record a revocation event and reject every token issued in that same second, so clients
+    that authenticated right after `up` would meet 401s.
+    """
+    if not conn.identity.validate_user_has_project_role(project, user, role):
+        conn.identity.assign_project_role_to_user(project, user, role)
 
 
 def set_quotas(conn: Connection, project_id: str, quotas: Mapping[str, int]) -> None:

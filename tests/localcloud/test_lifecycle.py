@@ -250,6 +250,48 @@ def test_terraform_killed_mid_apply_then_destroy_leaves_nothing(
     assert names_in_cloud(cloud, "lc-killed") == []
 
 
+def test_ctrl_c_stops_terraform_keeps_state_and_destroy_cleans_up(
+    cloud: LocalCloud, lifecycle_env: dict[str, str], cleanup: list[str], cli: Cli
+) -> None:
+    """SIGINT reaches Terraform through scs-testbed; the state is kept; exit 130."""
+    cleanup.append("lc-int")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scs_testbed",
+            "deploy",
+            "-e",
+            "local",
+            "--name",
+            "lc-int",
+            "--nodes",
+            "2",
+        ],
+        env=lifecycle_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    created = 0
+    for line in process.stdout:
+        created += " created " in line
+        if created >= 5:
+            process.send_signal(signal.SIGINT)
+            break
+    output = process.stdout.read()
+    assert process.wait(timeout=300) == 130, output
+    workspace = Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / "lc-int"
+    state = json.loads((workspace / "terraform.tfstate").read_text())
+    assert sum(len(r["instances"]) for r in state["resources"] if r["mode"] == "managed") >= 5
+    assert json.loads((workspace / "testbed.json").read_text())["state"] == "interrupted"
+
+    done = cli("destroy", "lc-int", "--yes")  # no --force-cleanup: it knows the deploy broke off
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, "lc-int") == []
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
