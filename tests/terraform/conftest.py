@@ -18,15 +18,7 @@ RunTerraform = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="session")
 def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Process environment for the test Terraform: the provider comes from the local mirror."""
-    rc = tmp_path_factory.mktemp("tfrc") / "terraformrc"
-    mirror = tiers.provider_mirror()
-    rc.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
-        '    include = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n  }\n'
-        '  direct {\n    exclude = ["registry.terraform.io/terraform-provider-openstack/openstack"]\n'
-        "  }\n}\n"
-    )
+    rc = tiers.write_terraformrc(tmp_path_factory.mktemp("tfrc") / "terraformrc")
     env = dict(os.environ)
     env.update(TF_CLI_CONFIG_FILE=str(rc), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     env.pop("TF_PLUGIN_CACHE_DIR", None)
