@@ -275,12 +275,18 @@ def deploy(
     else:
         preflight(target, reporter)
 
+    fresh = not workspace.exists
+    runner = write_workspace(target, binary)
+    reporter.step("terraform init")
+    try:
+        runner.init()
+    except BaseException:
+        if fresh:  # nothing was created in the cloud: leave nothing behind here either
+            shutil.rmtree(workspace.path, ignore_errors=True)
+        raise
     succeeded = False
     try:
-        runner = write_workspace(target, binary)
         set_state(workspace, "deploying")
-        reporter.step("terraform init")
-        runner.init()
         result = _apply_with_retries(runner, reporter, retry_delays, parallelism)
         if not result.ok:
             set_state(workspace, "failed")

@@ -310,3 +310,26 @@ def test_wrong_password_is_a_clear_error(
     assert done.returncode == 2, done.stdout + done.stderr
     assert "authentication failed" in done.stderr
     assert "wrong-password" not in done.stdout + done.stderr
+
+
+def test_failed_terraform_init_leaves_no_workspace(
+    cli: Cli, cloud: LocalCloud, lifecycle_env: dict[str, str], tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty-mirror"
+    empty.mkdir()
+    rc = tmp_path / "terraformrc"
+    rc.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{empty}"\n  }}\n}}\n'
+    )
+    done = cli(
+        "deploy",
+        "-e",
+        "local",
+        "--name",
+        "lc-noinit",
+        env=dict(lifecycle_env, TF_CLI_CONFIG_FILE=str(rc)),
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "terraform init failed" in done.stderr
+    assert names_in_cloud(cloud, "lc-noinit") == []
+    assert not (Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / "lc-noinit").exists()
