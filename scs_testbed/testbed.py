@@ -212,6 +212,30 @@ def preflight(target: Target, reporter: Reporter, check_prefix: bool = True) -> 
     return report
 
 
+def check(target: Target, terraform: str | None = None) -> PreflightReport:
+    """Validate the variables (Terraform as judge) while the preflight reads the cloud.
+
+    Invalid variables (InputError, exit 2) outrank the preflight's verdict.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scs_testbed.cloud import connect
+    from scs_testbed.preflight import run_preflight
+    from scs_testbed.validation import ensure_valid
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        binary = find_terraform(terraform, required=False)
+        validation = pool.submit(ensure_valid, target.env, binary)
+        report = run_preflight(
+            connect(target.cloud),
+            target.cloud,
+            target.values,
+            check_prefix=not target.workspace.exists,
+        )
+        validation.result()
+    return report
+
+
 def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult:
     """Write the workspace, init and plan (saved as tfplan)."""
     binary = find_terraform(terraform)

@@ -53,6 +53,7 @@ def _target(
     override: list[str] | None,
     env_dir: object,
     terraform: str | None = None,
+    validate: bool = True,
 ):
     """Load, validate (Terraform as judge when there is one) and name the testbed."""
     from scs_testbed.environment import Catalog, load_environment
@@ -64,7 +65,8 @@ def _target(
     if nodes is not None:
         overrides.append(f"number_of_nodes={nodes}")
     environment = load_environment(env, Catalog.locate(env_dir), overrides)  # type: ignore[arg-type]
-    ensure_valid(environment, find_terraform(terraform, required=False))
+    if validate:
+        ensure_valid(environment, find_terraform(terraform, required=False))
     return resolve_target(environment, name)
 
 
@@ -77,16 +79,12 @@ def check(
     as_json: Json = False,
 ) -> None:
     """Preflight: quotas, flavors, image, public network, AZs and volume type of the cloud."""
-    from scs_testbed import ui
-    from scs_testbed.cloud import connect
+    from scs_testbed import testbed, ui
     from scs_testbed.errors import EXIT_PREFLIGHT
     from scs_testbed.lifecycle_view import preflight_table
-    from scs_testbed.preflight import run_preflight
 
-    target = _target(env, name, nodes, override, env_dir)
-    report = run_preflight(
-        connect(target.cloud), target.cloud, target.values, check_prefix=not target.workspace.exists
-    )
+    target = _target(env, name, nodes, override, env_dir, validate=False)
+    report = testbed.check(target)
     if as_json:
         ui.print_json(report.as_dict())
     else:
