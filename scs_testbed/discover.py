@@ -71,6 +71,19 @@ def _listers(conn: Connection) -> dict[str, Callable[[], Iterable[Any]]]:
     }
 
 
+def _matching(kind: str, prefix: str, resources: Iterable[Any]) -> list[Found]:
+    """The resources whose name (a floating IP's description) is one of the testbed's."""
+    pattern = name_pattern(kind, prefix)
+    found = []
+    for resource in resources:
+        label = _label(kind, resource)
+        if pattern.match(label):
+            ident = resource.name if kind == "keypair" else resource.id
+            display = label if kind != "floating_ip" else f"{resource.floating_ip_address}"
+            found.append(Found(kind, str(ident), display))
+    return found
+
+
 def _label(kind: str, resource: Any) -> str:
     if kind == "floating_ip":
         return str(getattr(resource, "description", "") or "")
@@ -82,15 +95,7 @@ def find_resources(conn: Connection, prefix: str) -> list[Found]:
     listers = _listers(conn)
 
     def scan(kind: str) -> list[Found]:
-        pattern = name_pattern(kind, prefix)
-        found = []
-        for resource in listers[kind]():
-            label = _label(kind, resource)
-            if pattern.match(label):
-                ident = resource.name if kind == "keypair" else resource.id
-                display = label if kind != "floating_ip" else f"{resource.floating_ip_address}"
-                found.append(Found(kind, str(ident), display))
-        return found
+        return _matching(kind, prefix, listers[kind]())
 
     with ThreadPoolExecutor(max_workers=len(DELETE_ORDER)) as pool:
         results = list(pool.map(scan, DELETE_ORDER))
@@ -112,15 +117,10 @@ def prefix_in_use(conn: Connection, prefix: str) -> list[Found]:
         "keypair": lambda: [k for k in [conn.compute.find_keypair(f"{prefix}-key")] if k],
     }
 
-    def scan(kind: str) -> list[Found]:
-        pattern = name_pattern(kind, prefix)
-        return [
-            Found(kind, str(r.name if kind == "keypair" else r.id), str(r.name))
-            for r in reads[kind]()
-            if pattern.match(str(r.name or ""))
-        ]
-
-    return [item for kind in reads for item in scan(kind)]  # runs inside the preflight's pool
+    # runs inside the preflight's pool: no pool of its own
+    return [
+        item for kind in reads for item in _matching(kind, prefix, reads[kind]())
+    ]  # runs inside the preflight's pool
 
 
 def delete_resources(

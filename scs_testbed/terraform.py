@@ -82,7 +82,7 @@ def parse_events(lines: str) -> list[dict[str, Any]]:
     return events
 
 
-def cli_environment(workdir: Path | None = None) -> dict[str, str]:
+def cli_environment() -> dict[str, str]:
     """Environment for Terraform runs: no colour prompts, no input, shared plugin cache."""
     env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
     if "TF_PLUGIN_CACHE_DIR" not in os.environ:
@@ -145,6 +145,15 @@ class RunResult:
             return None
         reasons = [transient_reason(f"{d.summary}\n{d.detail}") for d in self.errors]
         return reasons[0] if all(reasons) else None
+
+
+def state_resources(workdir: Path) -> list[dict[str, Any]]:
+    """Managed resources recorded in a working directory's state (read with python-terraform)."""
+    from python_terraform import Tfstate
+
+    state = Tfstate.load_file(str(workdir / "terraform.tfstate"))
+    resources = getattr(state, "resources", None) or []
+    return [r for r in resources if r.get("mode") == "managed"]
 
 
 class TerraformRunner:
@@ -261,12 +270,7 @@ class TerraformRunner:
         return {name: item.get("value") for name, item in raw.items()}
 
     def state_resources(self) -> list[dict[str, Any]]:
-        """Managed resources recorded in the state file (read with python-terraform)."""
-        from python_terraform import Tfstate
-
-        state = Tfstate.load_file(str(self.workdir / "terraform.tfstate"))
-        resources = getattr(state, "resources", None) or []
-        return [r for r in resources if r.get("mode") == "managed"]
+        return state_resources(self.workdir)
 
     def _open_log(self, command: str) -> Any:
         if self.log_dir is None:

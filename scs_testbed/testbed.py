@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scs_testbed.environment import Environment, missing_required
 from scs_testbed.errors import InputError, TerraformError
 from scs_testbed.resources import module_dir
-from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform
+from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform, state_resources
 from scs_testbed.workspace import Workspace, check_name, list_workspaces
 
 if TYPE_CHECKING:
@@ -329,33 +330,46 @@ def deploy(
             destroy(workspace, terraform, reporter, force_cleanup=True)
 
 
-def _apply_with_retries(
-    runner: TerraformRunner,
+def _with_retries(
+    attempt_once: Callable[[int], RunResult],
     reporter: Reporter,
     retry_delays: tuple[float, ...],
-    parallelism: int | None,
 ) -> RunResult:
+    """Run `attempt_once(attempt)` again after a known transient error, a bounded number of times.
+
+    Returns the last result: successful, failed for good, or out of retries.
+    """
     attempt = 1
     while True:
-        reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
-        planned = runner.stream(
-            "plan", out=PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
-        )
-        result = planned
-        if planned.ok:
-            reporter.step("terraform apply")
-            result = runner.stream(
-                "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
-            )
-        if result.ok:
-            return result
-        reason = result.transient()
+        result = attempt_once(attempt)
+        reason = result.transient()  # None when it succeeded or the error is not transient
         if reason is None or attempt > len(retry_delays):
             return result
         delay = retry_delays[attempt - 1]
         reporter.retry(attempt, reason, delay)
         time.sleep(delay)
         attempt += 1
+
+
+def _apply_with_retries(
+    runner: TerraformRunner,
+    reporter: Reporter,
+    retry_delays: tuple[float, ...],
+    parallelism: int | None,
+) -> RunResult:
+    def plan_and_apply(attempt: int) -> RunResult:
+        reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
+        planned = runner.stream(
+            "plan", out=PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
+        )
+        if not planned.ok:
+            return planned
+        reporter.step("terraform apply")
+        return runner.stream(
+            "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
+        )
+
+    return _with_retries(plan_and_apply, reporter, retry_delays)
 
 
 # --------------------------------------------------------------------------- destroy
@@ -397,18 +411,14 @@ def destroy(
     if runner.state_resources():
         reporter.step("terraform init")
         runner.init()
-        attempt = 1
-        while True:
+
+        def destroy_once(attempt: int) -> RunResult:
             reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
-            result = runner.stream(
+            return runner.stream(
                 "apply", destroy=True, auto_approve=_flag(), on_event=reporter.terraform_event
             )
-            reason = result.transient()
-            if result.ok or reason is None or attempt > len(retry_delays):
-                break
-            reporter.retry(attempt, reason, retry_delays[attempt - 1])
-            time.sleep(retry_delays[attempt - 1])
-            attempt += 1
+
+        result = _with_retries(destroy_once, reporter, retry_delays)
         if not result.ok and not force_cleanup:
             set_state(workspace, "destroy-failed")
             raise terraform_failure(result.command, result)
@@ -450,15 +460,7 @@ def list_testbeds() -> list[dict[str, Any]]:
     rows = []
     for workspace in list_workspaces():
         meta = workspace.read_meta()
-        try:
-            state = json.loads((workspace.state_file).read_text(encoding="utf-8"))
-            count = sum(
-                len(r.get("instances", []))
-                for r in state.get("resources", [])
-                if r.get("mode") == "managed"
-            )
-        except (OSError, ValueError):
-            count = 0
+        count = sum(len(r.get("instances", [])) for r in state_resources(workspace.path))
         rows.append({**meta, "resources": count, "path": os.fspath(workspace.path)})
     return rows
 
