@@ -6,7 +6,7 @@ NAME        ?=
 PYTEST_ARGS ?=
 NAME_ARG     = $(if $(NAME),--name $(NAME),)
 
-.PHONY: help install dev provider test test-unit test-terraform test-netns test-localcloud \
+.PHONY: help install dev provider tofu test test-unit test-terraform test-netns test-localcloud \
         lint fmt bench check plan deploy status clean localcloud-up localcloud-down demo
 
 help:
@@ -20,6 +20,9 @@ dev: ## editable install with test and lint tools
 
 provider: ## build terraform-provider-openstack from its Go module into the test mirror
 	tests/tools/build-provider
+
+tofu: ## build the OpenTofu CLI from its Go module for the tests (~5 min cold)
+	tests/tools/build-tofu
 
 test: ## run every test tier (tiers whose needs are missing skip with a reason)
 	$(PYTHON) tests/tools/run-tests $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from tests import tiers
 
 _reasons: dict[str, str | None] = {}
 _outcomes: dict[str, Counter[str]] = {t: Counter() for t in tiers.TIERS}
+_by_cli: dict[str, Counter[str]] = {"opentofu": Counter(), "terraform": Counter()}
 
 
 def _tier_of(item: pytest.Item) -> str:
@@ -48,6 +49,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     tier = next((t for t in tiers.TIERS if t in report.keywords), "unit")
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _outcomes[tier][report.outcome] += 1
+        # terraform-tier tests are parametrized by CLI (tests/terraform/conftest.py: cli_kind)
+        kind = next((k for k in _by_cli if f"[{k}" in report.nodeid), None)
+        if tier == "terraform" and kind:
+            _by_cli[kind][report.outcome] += 1
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -66,4 +71,14 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
                 line += f" skipped={counts['skipped']}"
         else:
             line = f"SKIPPED  {reason or 'all tests skipped'}"
+        if tier == "terraform" and any(_by_cli.values()):
+            line += " (" + ", ".join(_cli_summary(kind) for kind in _by_cli) + ")"
         terminalreporter.write_line(f"tier {tier:<10} {line}")
+
+
+def _cli_summary(kind: str) -> str:
+    counts = _by_cli[kind]
+    if not counts["passed"] and not counts["failed"]:
+        return f"{kind}: SKIPPED {tiers.missing_cli(kind) or 'no test ran under it'}"
+    text = f"{kind}: passed={counts['passed']} failed={counts['failed']}"
+    return text + (f" skipped={counts['skipped']}" if counts["skipped"] else "")

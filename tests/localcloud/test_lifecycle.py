@@ -154,6 +154,36 @@ def test_deploy_default_testbed_then_destroy_leaves_nothing(
     assert not state.exists()
 
 
+def test_deploy_and_destroy_with_opentofu(
+    cli: Cli, cloud: LocalCloud, cleanup: list[str], lifecycle_env: dict[str, str]
+) -> None:
+    """The tool's first choice of binary, OpenTofu, against the real APIs: deploy, destroy."""
+    reason = tiers.missing_cli("opentofu")
+    if reason:
+        if "localcloud" in tiers.required_tiers():
+            pytest.fail(f"OpenTofu is required here: {reason}", pytrace=False)
+        pytest.skip(reason)
+    tofu = str(tiers.tofu_command())
+    name = "lc-tofu"
+    cleanup.append(name)
+    env = dict(lifecycle_env)
+    env.pop("SCS_TESTBED_TERRAFORM")  # --terraform names the binary, as a user would
+    done = cli("deploy", "-e", "local", "--name", name, "--nodes", "1", "--terraform", tofu, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name
+    assert json.loads((state / "testbed.json").read_text())["terraform"] == tofu
+    lock = (state / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.opentofu.org/terraform-provider-openstack/openstack"' in lock
+    servers = sorted(s.name for s in cloud.project.compute.servers() if s.name.startswith(name))
+    assert servers == [f"{name}-manager", f"{name}-node-0"]
+    assert any(n.startswith("volume:") for n in names_in_cloud(cloud, name))
+
+    done = cli("destroy", name, "--yes", env=env)  # the recorded binary: tofu again
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names_in_cloud(cloud, name) == []
+    assert not state.exists()
+
+
 def test_quota_shortfall_is_named_and_nothing_is_created(
     cli: Cli, cloud: LocalCloud, lifecycle_env: dict[str, str]
 ) -> None:

@@ -77,9 +77,10 @@ def test_tunnel_cli_background_lists_web_interfaces_and_stops(workspace, bed) ->
 
 def test_tunnel_cli_foreground_stops_cleanly_on_ctrl_c(workspace, bed) -> None:
     import os
+    import queue
     import signal
     import sys
-    import time
+    import threading
 
     from tests.netns.helpers import REPO
 
@@ -93,18 +94,39 @@ def test_tunnel_cli_foreground_stops_cleanly_on_ctrl_c(workspace, bed) -> None:
         text=True,
         start_new_session=True,  # its own process group, as a terminal gives it
     )
+    # The event the test needs is the message telling the user Ctrl-C stops the tunnel: it is
+    # printed once the tunnel is up and the table is out. Waiting for the pid file instead
+    # raced with that message under load (the pid file is written before it).
+    lines: queue.Queue[str | None] = queue.Queue()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while tunnel.running_pid(pid_file) is None:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "tunnel did not come up"
-            time.sleep(0.05)
+        while True:
+            line = lines.get(timeout=60)
+            assert line is not None, f"tunnel exited early: {''.join(err_lines)}"
+            err_lines.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        assert tunnel.running_pid(pid_file) is not None
         assert curl(bed.client_ns).returncode == 0
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+    while (line := lines.get_nowait() if not lines.empty() else None) is not None:
+        err_lines.append(line)
+    assert proc.stdout is not None
+    out, err = proc.stdout.read(), "".join(err_lines)
     assert proc.returncode == 130, err
-    assert "Ctrl-C stops it" in err and "Horizon" in out
+    assert "Horizon" in out
     assert "sshuttle" not in firewall(bed.client_ns)
     assert sshuttle_processes() == before
     assert not pid_file.exists()

@@ -1,4 +1,6 @@
-"""Fixtures of the terraform tier: the test Terraform CLI wired to the provider mirror."""
+"""Fixtures of the terraform tier: each test runs under OpenTofu and under Terraform, both
+wired to the provider mirror. A CLI that is missing skips its half with the reason (and fails
+it when the terraform tier is required, as in CI)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,22 @@ def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", params=["opentofu", "terraform"])
+def cli_kind(request: pytest.FixtureRequest) -> str:
+    """Which CLI this run of the test uses: "opentofu" or "terraform"."""
+    kind = str(request.param)
+    reason = tiers.missing_cli(kind)
+    if reason:
+        if "terraform" in tiers.required_tiers():
+            pytest.fail(f"terraform tier is required under {kind} here: {reason}", pytrace=False)
+        pytest.skip(f"terraform tier under {kind}: {reason}")
+    return kind
+
+
 @pytest.fixture(scope="session")
-def run_terraform(terraform_env: dict[str, str]) -> RunTerraform:
-    """Run the test Terraform CLI; returns the completed process (never raises on failure)."""
-    binary = tiers.terraform_command()
+def run_terraform(terraform_env: dict[str, str], cli_kind: str) -> RunTerraform:
+    """Run the test CLI of `cli_kind`; returns the completed process (never raises)."""
+    binary = tiers.terraform_clis()[cli_kind]
     assert binary
 
     def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -42,7 +56,9 @@ def run_terraform(terraform_env: dict[str, str]) -> RunTerraform:
             check=False,
         )
         if check and done.returncode != 0:
-            pytest.fail(f"terraform {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+            pytest.fail(
+                f"{os.path.basename(binary)} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+            )
         return done
 
     return run
