@@ -141,7 +141,7 @@ def _checked(real: str, mtime: int, size: int, path: str, origin: str) -> Terraf
             f"{what} is {product} {version}; scs-testbed needs {_NEEDED}",
             hint=f"upgrade it, or {hint}",
         )
-    return TerraformTool(path, product, version)
+    return TerraformTool(path, product, str(version))
 
 
 def _run_version(path: str, args: list[str], what: str, hint: str) -> str:
