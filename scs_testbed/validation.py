@@ -21,6 +21,7 @@ from scs_testbed import runner
 from scs_testbed.environment import (
     Catalog,
     Environment,
+    EnvironmentFileError,
     TfvarsSyntaxError,
     display_path,
     load_environment,
@@ -69,10 +70,14 @@ def _describe_diagnostic(
 def _hcl_literal(value: object) -> str:
     """A value as an HCL literal (JSON literals are valid HCL; objects use `=`)."""
     if isinstance(value, dict):
-        inner = ", ".join(f"{json.dumps(k)} = {_hcl_literal(v)}" for k, v in value.items())
+        inner = ", ".join(f"{_hcl_literal(str(k))} = {_hcl_literal(v)}" for k, v in value.items())
         return "{" + inner + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_hcl_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        # A JSON string is an HCL template: keep `${` and `%{` literal by escaping them.
+        text = json.dumps(value, ensure_ascii=False)
+        return text.replace("${", "$${").replace("%{", "%%{")
     return json.dumps(value)
 
 
@@ -133,6 +138,10 @@ def validate_one(
     try:
         env = load_environment(name, catalog, overrides)
         parsed_overrides = dict(env.overrides)
+    except EnvironmentFileError as error:
+        # Not a text file Terraform could read (a FIFO would even block it): nothing to judge.
+        result.problems = [error.message]
+        return result
     except TfvarsSyntaxError as error:
         structural, syntax_error = [error.message], True
     except InputError as error:
