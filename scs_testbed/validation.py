@@ -29,11 +29,15 @@ from scs_testbed.environment import (
 )
 from scs_testbed.errors import InputError
 from scs_testbed.resources import module_dir
-from scs_testbed.terraform import Diagnostic, cli_environment, parse_events
+from scs_testbed.terraform import Diagnostic, parse_events
 
 _NOT_SUITABLE = re.compile(
     r"The given value is not suitable for var\.(\w+) declared at [^:]+:\S*: "
 )
+
+
+# A variables-only plan needs no provider: no plugin cache, nothing created in the state dir.
+_JUDGE_ENVIRONMENT = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
 
 
 @dataclass
@@ -96,7 +100,7 @@ def judge_with_terraform(
                 out.write(f"{key} = {_hcl_literal(value)}\n")
         argv.append(f"-var-file={overrides_file}")
     try:
-        done = runner.run(argv, env=cli_environment(), timeout=120)
+        done = runner.run(argv, env=_JUDGE_ENVIRONMENT, timeout=120)
     finally:
         if overrides_file:
             overrides_file.unlink(missing_ok=True)
