@@ -449,6 +449,7 @@ _NO_DIRECTIVE = (
     "`%{…}` template directives are not allowed in environment files; write the literal "
     "value, or `%%{` for a literal %{"
 )
+_REFERENCES = ("identifier", "get_attr_expr_term")  # `ubuntu`, `var.image`
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -496,7 +497,7 @@ def literal_value(node: Any) -> Any:
             return -operand
         if operator == "!" and isinstance(operand, bool):
             return not operand
-    if kind == "identifier":
+    if kind in _REFERENCES:
         raise NotLiteralError(_NO_REFERENCES)
     raise NotLiteralError("expressions are not allowed in environment files; write a literal value")
 
