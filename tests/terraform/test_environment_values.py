@@ -19,13 +19,13 @@ from scs_testbed.environment import Catalog, load_environment
 from scs_testbed.resources import builtin_env_dir, module_dir
 from tests.terraform.conftest import RunTerraform
 
-FILES: dict[str, bytes] = {
+FILES: dict[str, str] = {
     "heredocs": (
         'cloud_provider = "c"\n'
         "image = <<EOT\nUbuntu\n  24.04 $${not_a_var} %%{not_a_directive} \\n stays\nEOT\n"
         "image_node = <<-EOT\n\t\tDebian\n\n\t\t  12\n\t     \n\t\tEOT\n"
         "flavor_node = <<EOT\nEOT\n"
-    ).encode(),
+    ),
     "escapes": (
         'cloud_provider = "esc $${foo} %%{bar} $ $$ % %%"\n'
         'image = "tab\\tq\\"uote\\\\ back \\u00e9 \\U0001F600"\n'
@@ -34,10 +34,8 @@ FILES: dict[str, bytes] = {
         "number_of_nodes = 3.0e0\n"
         'volume_size_base = "4e1"\n'
         'dns_nameservers = ["192.0.2.1", "198.51.100.2"]\n'
-    ).encode(),
-    "bom-crlf": (
-        '\ufeff# header\r\ncloud_provider = "bom"\r\nimage = <<EOT\r\nwith CR\r\nEOT\r\n'
-    ).encode(),
+    ),
+    "bom-crlf": ('\ufeff# header\r\ncloud_provider = "bom"\r\nimage = <<EOT\r\nwith CR\r\nEOT\r\n'),
 }
 
 
@@ -61,7 +59,7 @@ def test_loaded_values_equal_terraforms_evaluation(
     envs = tmp_path / "envs"
     envs.mkdir()
     tfvars = envs / f"{name}.tfvars"
-    tfvars.write_bytes(FILES[name])
+    tfvars.write_bytes(FILES[name].encode())  # no newline translation
     env = load_environment(name, Catalog(envs, builtin_env_dir()))
     keys = sorted(env.file_values)
     assert len(keys) >= 2
