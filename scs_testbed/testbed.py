@@ -316,7 +316,12 @@ def deploy(
         if not result.ok:
             set_state(workspace, "failed")
             raise terraform_failure(result.command, result)
-        outputs = runner.outputs()
+        try:  # an apply that exits 0 is not yet a testbed: its state and outputs must say so
+            outputs = runner.outputs()
+            runner.verify_applied(outputs)
+        except TerraformError:
+            set_state(workspace, "failed")
+            raise
         workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
         set_state(workspace, "deployed")
         succeeded = True

@@ -21,6 +21,7 @@ from scs_testbed import runner
 from scs_testbed.environment import (
     Catalog,
     Environment,
+    EnvironmentFileError,
     TfvarsSyntaxError,
     display_path,
     load_environment,
@@ -28,11 +29,15 @@ from scs_testbed.environment import (
 )
 from scs_testbed.errors import InputError
 from scs_testbed.resources import module_dir
-from scs_testbed.terraform import Diagnostic, cli_environment, parse_events
+from scs_testbed.terraform import Diagnostic, parse_events
 
 _NOT_SUITABLE = re.compile(
     r"The given value is not suitable for var\.(\w+) declared at [^:]+:\S*: "
 )
+
+
+# A variables-only plan needs no provider: no plugin cache, nothing created in the state dir.
+_JUDGE_ENVIRONMENT = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
 
 
 @dataclass
@@ -69,10 +74,14 @@ def _describe_diagnostic(
 def _hcl_literal(value: object) -> str:
     """A value as an HCL literal (JSON literals are valid HCL; objects use `=`)."""
     if isinstance(value, dict):
-        inner = ", ".join(f"{json.dumps(k)} = {_hcl_literal(v)}" for k, v in value.items())
+        inner = ", ".join(f"{_hcl_literal(str(k))} = {_hcl_literal(v)}" for k, v in value.items())
         return "{" + inner + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_hcl_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        # A JSON string is an HCL template: keep `${` and `%{` literal by escaping them.
+        text = json.dumps(value, ensure_ascii=False)
+        return text.replace("${", "$${").replace("%{", "%%{")
     return json.dumps(value)
 
 
@@ -91,7 +100,7 @@ def judge_with_terraform(
                 out.write(f"{key} = {_hcl_literal(value)}\n")
         argv.append(f"-var-file={overrides_file}")
     try:
-        done = runner.run(argv, env=cli_environment(), timeout=120)
+        done = runner.run(argv, env=_JUDGE_ENVIRONMENT, timeout=120)
     finally:
         if overrides_file:
             overrides_file.unlink(missing_ok=True)
@@ -133,6 +142,10 @@ def validate_one(
     try:
         env = load_environment(name, catalog, overrides)
         parsed_overrides = dict(env.overrides)
+    except EnvironmentFileError as error:
+        # Not a text file Terraform could read (a FIFO would even block it): nothing to judge.
+        result.problems = [error.message]
+        return result
     except TfvarsSyntaxError as error:
         structural, syntax_error = [error.message], True
     except InputError as error:

@@ -27,25 +27,28 @@ EnvName = Annotated[
 
 def envs(env_dir: EnvDir = None, as_json: Json = False) -> None:
     """List the environments: built-in ones and your own (which shadow them by name)."""
+    from rich.markup import escape
+
     from scs_testbed import ui
     from scs_testbed.environment import Catalog, display_path, load_environment
 
     catalog = Catalog.locate(env_dir)
     rows = []
-    for name in catalog.names():
-        env = load_environment(name, catalog)
-        rows.append(
-            {
-                "name": name,
-                "cloud": env.get("cloud_provider"),
-                "flavor_manager": env.get("flavor_manager"),
-                "flavor_node": env.get("flavor_node"),
-                "image": env.get("image"),
-                "public": env.get("public"),
-                "source": f"built-in: {env.path.name}" if env.builtin else display_path(env.path),
-                "path": str(env.path),
-            }
-        )
+    for name, (path, builtin) in catalog.paths().items():
+        row: dict[str, object] = {
+            "name": name,
+            **dict.fromkeys(_LISTED),
+            "source": f"built-in: {path.name}" if builtin else display_path(path),
+            "path": str(path),
+            "error": None,
+        }
+        try:  # one unreadable file must not hide the others: list it, marked
+            env = load_environment(name, catalog)
+        except InputError as error:
+            row["error"] = error.message
+        else:
+            row.update({key: env.get(variable) for key, variable in _LISTED.items()})
+        rows.append(row)
     if as_json:
         ui.print_json(rows)
         return
@@ -54,7 +57,9 @@ def envs(env_dir: EnvDir = None, as_json: Json = False) -> None:
             None,
             ["name", "cloud", "flavors (manager / node)", "image", "public network", "source"],
             [
-                (
+                (r["name"], "✘ broken (see below)", "", "", "", r["source"])
+                if r["error"]
+                else (
                     r["name"],
                     r["cloud"],
                     f"{r['flavor_manager']} / {r['flavor_node']}",
@@ -66,6 +71,19 @@ def envs(env_dir: EnvDir = None, as_json: Json = False) -> None:
             ],
         )
     )
+    for row in rows:
+        if row["error"]:
+            ui.warn(f"environment {escape(str(row['name']))}: {escape(str(row['error']))}")
+
+
+# Columns of `envs` (as in --json) and the variables they show.
+_LISTED = {
+    "cloud": "cloud_provider",
+    "flavor_manager": "flavor_manager",
+    "flavor_node": "flavor_node",
+    "image": "image",
+    "public": "public",
+}
 
 
 @env_app.command("show")
@@ -123,6 +141,11 @@ def validate(
     from scs_testbed.validation import validate_environments
 
     catalog = Catalog.locate(env_dir)
+    if names and all_:
+        raise InputError(
+            f"both environment names ({', '.join(names)}) and --all given",
+            hint="name the environments to validate, or pass --all for every one, not both",
+        )
     if not names and not all_:
         raise InputError(
             "name the environments to validate, or pass --all",
