@@ -86,10 +86,9 @@ def cli_environment() -> dict[str, str]:
     """Environment for Terraform runs: no colour prompts, no input, shared plugin cache."""
     env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
     if "TF_PLUGIN_CACHE_DIR" not in os.environ:
-        from scs_testbed.workspace import state_root
+        from scs_testbed.workspace import ensure_private_dir, ensure_state_root
 
-        cache = state_root() / "plugin-cache"
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = ensure_private_dir(ensure_state_root() / "plugin-cache")
         env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
     return env
 
@@ -148,12 +147,10 @@ class RunResult:
 
 
 def state_resources(workdir: Path) -> list[dict[str, Any]]:
-    """Managed resources recorded in a working directory's state (read with python-terraform)."""
-    from python_terraform import Tfstate
+    """Managed resources recorded in a working directory's state (DamagedRecord if garbled)."""
+    from scs_testbed.workspace import read_state_resources
 
-    state = Tfstate.load_file(str(workdir / "terraform.tfstate"))
-    resources = getattr(state, "resources", None) or []
-    return [r for r in resources if r.get("mode") == "managed"]
+    return read_state_resources(workdir / "terraform.tfstate")
 
 
 class TerraformRunner:
@@ -186,7 +183,9 @@ class TerraformRunner:
         from scs_testbed.errors import TerraformError
 
         argv = self.argv("init", input=False, no_color=IsFlagged, upgrade=None)
-        done = runner.run(argv, cwd=self.workdir, env=self.environ(), timeout=900)
+        done = runner.run(
+            argv, cwd=self.workdir, env=self.environ(), timeout=900, umask=runner.PRIVATE_UMASK
+        )
         self._log("init", done.stdout + done.stderr)
         if not done.ok:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
@@ -243,7 +242,9 @@ class TerraformRunner:
 
         started = time.monotonic()
         try:
-            code = runner.stream(argv, handle, cwd=self.workdir, env=self.environ())
+            code = runner.stream(
+                argv, handle, cwd=self.workdir, env=self.environ(), umask=runner.PRIVATE_UMASK
+            )
         finally:
             if log:
                 elapsed = time.monotonic() - started
@@ -262,7 +263,11 @@ class TerraformRunner:
         from scs_testbed.errors import TerraformError
 
         done = runner.run(
-            self.argv("output", json=IsFlagged), cwd=self.workdir, env=self.environ(), timeout=120
+            self.argv("output", json=IsFlagged),
+            cwd=self.workdir,
+            env=self.environ(),
+            timeout=120,
+            umask=runner.PRIVATE_UMASK,
         )
         if not done.ok:
             raise TerraformError("terraform output failed", details=done.stderr.splitlines()[-5:])
@@ -277,9 +282,11 @@ class TerraformRunner:
             return None
         import time
 
-        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from scs_testbed.workspace import ensure_private_dir, private_file_for_append
+
+        ensure_private_dir(self.log_dir)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return open(self.log_dir / f"{stamp}-{command}.jsonl", "a", encoding="utf-8")
+        return private_file_for_append(self.log_dir / f"{stamp}-{command}.jsonl")
 
     def _log(self, command: str, text: str) -> None:
         handle = self._open_log(command)
