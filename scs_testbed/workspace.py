@@ -184,8 +184,13 @@ def read_json_record(
         raise damaged(f"lacks {', '.join(missing)}")
     for key, wanted in (types or {}).items():
         if key in data and not isinstance(data[key], wanted):
-            raise damaged(f"has a {_json_kind(data[key])} for {key}, not a {_json_kind(wanted)}")
+            found, expected = _json_kind(data[key]), _json_kind(wanted)
+            raise damaged(f"has {_a(found)} for {key}, not {_a(expected)}")
     return data
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _json_kind(value: Any) -> str:
@@ -381,8 +386,15 @@ def list_workspaces() -> list[Workspace]:
 def find_workspace(name: str | None, environment: str | None = None) -> Workspace:
     """The testbed called `name`; else the only one (of `environment`, when given).
 
-    Picking by environment passes over damaged records (their environment is unknown).
+    Its record is checked (DamagedRecord when it is damaged). Picking by environment passes
+    over damaged records (their environment is unknown).
     """
+    workspace = _find_workspace(name, environment)
+    workspace.read_meta()
+    return workspace
+
+
+def _find_workspace(name: str | None, environment: str | None) -> Workspace:
     known = list_workspaces()
     choices = ("name one of: " + ", ".join(w.name for w in known)) if known else ""
     if name:
