@@ -82,14 +82,21 @@ def parse_events(lines: str) -> list[dict[str, Any]]:
     return events
 
 
-def cli_environment() -> dict[str, str]:
-    """Environment for Terraform runs: no colour prompts, no input, shared plugin cache."""
+def cli_environment(plugin_cache: bool = False) -> dict[str, str]:
+    """Environment for Terraform runs: no colour prompts, no input, shared plugin cache.
+
+    The cache (in the state dir, 0700) is created only for runs that install providers
+    (`plugin_cache`); a variables-only run must leave the state dir as it was.
+    """
     env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
     if "TF_PLUGIN_CACHE_DIR" not in os.environ:
-        from scs_testbed.workspace import ensure_private_dir, ensure_state_root
+        from scs_testbed.workspace import ensure_private_dir, ensure_state_root, state_root
 
-        cache = ensure_private_dir(ensure_state_root() / "plugin-cache")
-        env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
+        cache = state_root() / "plugin-cache"
+        if plugin_cache:
+            ensure_private_dir(ensure_state_root() / "plugin-cache")
+        if cache.is_dir():
+            env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
     return env
 
 
@@ -156,7 +163,7 @@ def state_resources(workdir: Path) -> list[dict[str, Any]]:
 class TerraformRunner:
     """Terraform in one testbed's working directory.
 
-    python-terraform builds the argument lists (its option conventions) and reads state;
+    python-terraform builds the argument lists (its option conventions);
     the processes themselves are started by scs_testbed.runner so output can stream line by
     line (python-terraform cannot stream and capture at once) and Ctrl-C is forwarded.
     """
@@ -173,7 +180,7 @@ class TerraformRunner:
         return list(self._argv.generate_cmd_string(command, *args, **options))
 
     def environ(self) -> dict[str, str]:
-        return cli_environment()
+        return cli_environment(plugin_cache=True)
 
     def init(self) -> None:
         """`terraform init` (quiet; providers from the shared plugin cache)."""

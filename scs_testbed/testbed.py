@@ -328,8 +328,10 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
     details = []
     for message, addresses in list(grouped.items())[:shown]:
         named = [a.removeprefix("module.testbed.") for a in addresses if a]
-        where = f"{named[0]}{f' (and {len(named) - 1} more)' if len(named) > 1 else ''}: "
-        details.append(f"{where if named else ''}{message}")
+        where = ""
+        if named:  # an error of the configuration or the connection names no resource
+            where = f"{named[0]}{f' (and {len(named) - 1} more)' if len(named) > 1 else ''}: "
+        details.append(f"{where}{message}")
     if len(grouped) > shown:
         details.append(f"… and {len(grouped) - shown} more distinct error(s)")
     return TerraformError(
