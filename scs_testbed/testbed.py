@@ -237,16 +237,20 @@ def set_state(workspace: Workspace, state: str) -> None:
 
 
 @contextmanager
-def records_kept_on_failure(workspace: Workspace) -> Iterator[None]:
+def records_kept_on_failure(
+    workspace: Workspace, unless: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
     """Run a step that rewrites the testbed's files; put the old ones back if it fails.
 
     A fresh working directory (no record yet) is removed instead: nothing was created.
+    `unless()` true at the failure keeps the new files (the cloud was already changed).
     """
     if not workspace.exists:
         try:
             yield
         except BaseException:
-            shutil.rmtree(workspace.path, ignore_errors=True)
+            if not unless():
+                shutil.rmtree(workspace.path, ignore_errors=True)
             raise
         return
     files = (workspace.tfvars_file, workspace.root_module, workspace.meta_file)
@@ -254,6 +258,8 @@ def records_kept_on_failure(workspace: Workspace) -> Iterator[None]:
     try:
         yield
     except BaseException:
+        if unless():
+            raise
         for path, content in saved.items():
             if content is None:
                 path.unlink(missing_ok=True)
@@ -363,31 +369,32 @@ def deploy(
     else:
         preflight(target, reporter)
 
-    # Nothing is created in the cloud before apply: a failed init leaves the old records
-    # (or, for a new testbed, nothing) behind.
-    with records_kept_on_failure(workspace):
-        runner = write_workspace(target, binary)
-        reporter.step("terraform init")
-        runner.init()
-        record_testbed(target, binary)
     succeeded = False
     applying = False
 
     def begin_apply() -> None:
-        # The plan just worked (the cloud answered): from here on resources may change.
+        # The plan just worked (the cloud answered): from here on resources may change, and
+        # the records describe what is in the cloud.
         nonlocal applying
         if not applying:
+            record_testbed(target, binary)
             set_state(workspace, "deploying")
             applying = True
 
     try:
-        result = _apply_with_retries(
-            runner, reporter, retry_delays, parallelism, before_apply=begin_apply
-        )
-        if not result.ok:
-            if applying:
-                set_state(workspace, "failed")
-            raise terraform_failure(result.command, result)
+        # Nothing changes in the cloud before apply: a failed init or plan leaves the old
+        # records (or, for a new testbed, nothing) behind.
+        with records_kept_on_failure(workspace, unless=lambda: applying):
+            runner = write_workspace(target, binary)
+            reporter.step("terraform init")
+            runner.init()
+            result = _apply_with_retries(
+                runner, reporter, retry_delays, parallelism, before_apply=begin_apply
+            )
+            if not result.ok:
+                if applying:
+                    set_state(workspace, "failed")
+                raise terraform_failure(result.command, result)
         outputs = runner.outputs()
         workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
         set_state(workspace, "deployed")
@@ -398,7 +405,7 @@ def deploy(
             set_state(workspace, "interrupted")
         raise
     finally:
-        if not succeeded and destroy_on_failure:
+        if not succeeded and destroy_on_failure and applying:
             reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
             destroy(workspace, terraform, reporter, force_cleanup=True)
 

@@ -36,9 +36,9 @@ def fake_terraform(tmp_path: Path) -> Path:
         f"here={here}\n"
         'cmd="$1"\n'
         'case "$cmd" in\n'
-        "  version) echo '{\"terraform_version\":\"1.9.0\",\"platform\":\"linux_amd64\"}';"
+        '  version) echo \'{"terraform_version":"1.9.0","platform":"linux_amd64"}\';'
         " exit 0;;\n"
-        "  output) echo '{\"manager_address\":{\"value\":\"203.0.113.7\"},"
+        '  output) echo \'{"manager_address":{"value":"203.0.113.7"},'
         '"image_user":{"value":"ubuntu"}}\'; exit 0;;\n'
         "esac\n"
         'if [ "$cmd" = apply ] && [ -e "$here/begin" ]; then echo \'' + APPLY_START + "'; fi\n"
@@ -110,16 +110,29 @@ def test_a_failed_init_of_a_new_testbed_leaves_nothing(tf: Path) -> None:
     assert not Workspace.named("tb").path.exists()
 
 
-def test_a_failed_deploy_init_leaves_the_old_records(tf: Path) -> None:
+@pytest.mark.parametrize("step", ["init", "plan"])
+def test_a_deploy_that_fails_before_apply_leaves_the_old_records(tf: Path, step: str) -> None:
     testbed.plan(target(), str(tf), SilentReporter())
     ws = Workspace.named("tb")
     before = records(ws)
-    fail(tf, "init")
+    fail(tf, step)
     with pytest.raises(TerraformError):
         testbed.deploy(
-            target(overrides=("number_of_nodes=5",)), str(tf), SilentReporter(), skip_check=True
+            target(overrides=("number_of_nodes=5",)),
+            str(tf),
+            SilentReporter(),
+            skip_check=True,
+            retry_delays=(),
+            destroy_on_failure=True,  # nothing was created: nothing to destroy either
         )
     assert records(ws) == before
+
+
+def test_a_new_testbed_whose_first_plan_fails_leaves_nothing(tf: Path) -> None:
+    fail(tf, "plan")
+    with pytest.raises(TerraformError):
+        testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
+    assert not Workspace.named("tb").path.exists()
 
 
 # --------------------------------------------------------------------------- class 4
