@@ -45,6 +45,17 @@ def preflight_table(report: PreflightReport) -> Any:
     return table
 
 
+def show_testbeds(rows: list[dict[str, Any]]) -> None:
+    """The `list` table; a damaged testbed is one row plus a line saying what is wrong."""
+    from rich.markup import escape
+
+    columns = ("name", "environment", "cloud", "prefix", "created", "state", "resources")
+    ui.show(ui.table(None, columns, [tuple(row.get(c) for c in columns) for row in rows]))
+    for row in rows:
+        if row.get("damaged"):
+            ui.warn(escape(f"testbed {row['name']} is damaged: {row['damaged']}; {row['hint']}"))
+
+
 class ConsoleReporter:
     """Renders lifecycle progress on stderr (stdout stays for data such as --json)."""
 

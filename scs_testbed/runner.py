@@ -14,6 +14,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Terraform writes the state (secrets in clear), its lock and plan files with the process
+# umask; with 077 they are private from the start. Given to Terraform's runs only: other
+# children (local cloud services, sshuttle) create files that other users must read.
+PRIVATE_UMASK = 0o077
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -42,8 +47,9 @@ def run(
     env: Mapping[str, str] | None = None,
     input_text: str | None = None,
     timeout: float | None = None,
+    umask: int | None = None,
 ) -> Completed:
-    """Run a command to completion and capture its output."""
+    """Run a command to completion and capture its output (`umask`: the child's, if given)."""
     args = [str(a) for a in argv]
     log.debug("run: %s (cwd=%s)", shlex.join(args), cwd)
     proc = subprocess.run(
@@ -56,6 +62,7 @@ def run(
         timeout=timeout,
         check=False,
         stdin=None if input_text is not None else subprocess.DEVNULL,
+        umask=-1 if umask is None else umask,
     )
     return Completed(args, proc.returncode, proc.stdout, proc.stderr)
 
@@ -67,6 +74,7 @@ def stream(
     cwd: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     stderr_to_stdout: bool = True,
+    umask: int | None = None,
 ) -> int:
     """Run a command, hand each output line to `on_line` as it arrives, return the exit code.
 
@@ -75,7 +83,7 @@ def stream(
     """
     args = [str(a) for a in argv]
     log.debug("stream: %s (cwd=%s)", shlex.join(args), cwd)
-    with spawn(args, cwd=cwd, env=env, stderr_to_stdout=stderr_to_stdout) as proc:
+    with spawn(args, cwd=cwd, env=env, stderr_to_stdout=stderr_to_stdout, umask=umask) as proc:
         assert proc.stdout is not None
         interrupted = False
         while True:
@@ -103,6 +111,7 @@ def spawn(
     env: Mapping[str, str] | None = None,
     stderr_to_stdout: bool = True,
     new_session: bool = False,
+    umask: int | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
     """Start a long-running child with piped text output; always reaped on exit."""
     args = [str(a) for a in argv]
@@ -117,6 +126,7 @@ def spawn(
         text=True,
         bufsize=1,
         start_new_session=new_session,
+        umask=-1 if umask is None else umask,
     )
     try:
         yield proc

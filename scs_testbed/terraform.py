@@ -229,15 +229,21 @@ def parse_events(lines: str) -> list[dict[str, Any]]:
     return events
 
 
-def cli_environment() -> dict[str, str]:
-    """Environment for Terraform runs: no colour prompts, no input, shared plugin cache."""
+def cli_environment(plugin_cache: bool = False) -> dict[str, str]:
+    """Environment for Terraform runs: no colour prompts, no input, shared plugin cache.
+
+    The cache (in the state dir, 0700) is created only for runs that install providers
+    (`plugin_cache`); a variables-only run must leave the state dir as it was.
+    """
     env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
     if "TF_PLUGIN_CACHE_DIR" not in os.environ:
-        from scs_testbed.workspace import state_root
+        from scs_testbed.workspace import ensure_private_dir, ensure_state_root, state_root
 
         cache = state_root() / "plugin-cache"
-        cache.mkdir(parents=True, exist_ok=True)
-        env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
+        if plugin_cache:
+            ensure_private_dir(ensure_state_root() / "plugin-cache")
+        if cache.is_dir():
+            env["TF_PLUGIN_CACHE_DIR"] = os.fspath(cache)
     return env
 
 
@@ -304,18 +310,16 @@ class RunResult:
 
 
 def state_resources(workdir: Path) -> list[dict[str, Any]]:
-    """Managed resources recorded in a working directory's state (read with python-terraform)."""
-    from python_terraform import Tfstate
+    """Managed resources recorded in a working directory's state (DamagedRecord if garbled)."""
+    from scs_testbed.workspace import read_state_resources
 
-    state = Tfstate.load_file(str(workdir / "terraform.tfstate"))
-    resources = getattr(state, "resources", None) or []
-    return [r for r in resources if r.get("mode") == "managed"]
+    return read_state_resources(workdir / "terraform.tfstate")
 
 
 class TerraformRunner:
     """Terraform in one testbed's working directory.
 
-    python-terraform builds the argument lists (its option conventions) and reads state;
+    python-terraform builds the argument lists (its option conventions);
     the processes themselves are started by scs_testbed.runner so output can stream line by
     line (python-terraform cannot stream and capture at once) and Ctrl-C is forwarded.
     """
@@ -332,7 +336,7 @@ class TerraformRunner:
         return list(self._argv.generate_cmd_string(command, *args, **options))
 
     def environ(self) -> dict[str, str]:
-        return cli_environment()
+        return cli_environment(plugin_cache=True)
 
     def init(self) -> None:
         """`terraform init` (quiet; providers from the shared plugin cache)."""
@@ -342,7 +346,9 @@ class TerraformRunner:
         from scs_testbed.errors import TerraformError
 
         argv = self.argv("init", input=False, no_color=IsFlagged, upgrade=None)
-        done = runner.run(argv, cwd=self.workdir, env=self.environ(), timeout=900)
+        done = runner.run(
+            argv, cwd=self.workdir, env=self.environ(), timeout=900, umask=runner.PRIVATE_UMASK
+        )
         self._log("init", done.stdout + done.stderr)
         if not done.ok:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
@@ -399,7 +405,9 @@ class TerraformRunner:
 
         started = time.monotonic()
         try:
-            code = runner.stream(argv, handle, cwd=self.workdir, env=self.environ())
+            code = runner.stream(
+                argv, handle, cwd=self.workdir, env=self.environ(), umask=runner.PRIVATE_UMASK
+            )
         finally:
             if log:
                 elapsed = time.monotonic() - started
@@ -418,7 +426,11 @@ class TerraformRunner:
         from scs_testbed.errors import TerraformError
 
         done = runner.run(
-            self.argv("output", json=IsFlagged), cwd=self.workdir, env=self.environ(), timeout=120
+            self.argv("output", json=IsFlagged),
+            cwd=self.workdir,
+            env=self.environ(),
+            timeout=120,
+            umask=runner.PRIVATE_UMASK,
         )
         if not done.ok:
             raise TerraformError("terraform output failed", details=done.stderr.splitlines()[-5:])
@@ -486,9 +498,11 @@ class TerraformRunner:
             return None
         import time
 
-        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from scs_testbed.workspace import ensure_private_dir, private_file_for_append
+
+        ensure_private_dir(self.log_dir)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return open(self.log_dir / f"{stamp}-{command}.jsonl", "a", encoding="utf-8")
+        return private_file_for_append(self.log_dir / f"{stamp}-{command}.jsonl")
 
     def _log(self, command: str, text: str) -> None:
         handle = self._open_log(command)

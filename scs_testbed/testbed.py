@@ -11,7 +11,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,8 +20,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scs_testbed.environment import Environment, missing_required
 from scs_testbed.errors import InputError, TerraformError
 from scs_testbed.resources import module_dir
-from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform, state_resources
-from scs_testbed.workspace import Workspace, check_name, list_workspaces
+from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform
+from scs_testbed.workspace import (
+    DamagedRecord,
+    Workspace,
+    check_name,
+    list_workspaces,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from scs_testbed.preflight import PreflightReport
@@ -105,10 +112,33 @@ def resolve_target(env: Environment, name: str | None) -> Target:
             f"prefix {values['prefix']!r} is not usable for resource names",
             hint="use a --name of at most 24 characters, or set -o prefix=...",
         )
-    return Target(name, Workspace.named(name), env, values)
+    target = Target(name, Workspace.named(name), env, values)
+    refuse_foreign_testbed(target)
+    return target
+
+
+def refuse_foreign_testbed(target: Target) -> None:
+    """Refuse a name that belongs to a testbed of another environment or cloud.
+
+    Its records would be rewritten for the new environment while its state still describes
+    resources in the old cloud: plan and deploy would then run one against the other.
+    """
+    workspace = target.workspace
+    if not workspace.exists:
+        return
+    meta = workspace.read_meta("environment", "cloud")
+    recorded = (meta["environment"], meta["cloud"])
+    if recorded == (target.env.name, target.cloud):
+        return
+    raise InputError(
+        f"testbed {target.name!r} belongs to environment {recorded[0]!r} "
+        f"(cloud {recorded[1]!r}), not to {target.env.name!r} (cloud {target.cloud!r})",
+        hint=f"choose another --name, or destroy it first: scs-testbed destroy {target.name}",
+    )
 
 
 def open_runner(workspace: Workspace, terraform: str | None) -> TerraformRunner:
+    """A runner for an existing testbed: the given binary, else the one it was deployed with."""
     binary = find_terraform(terraform or workspace.read_meta().get("terraform"))
     assert binary is not None
     return TerraformRunner(binary, workspace.path, workspace.log_dir)
@@ -163,19 +193,28 @@ def ensure_keypair(workspace: Workspace) -> str:
             .decode()
         )
         workspace.write_private(workspace.private_key, private)
-        workspace.public_key.write_text(f"{public} scs-testbed-{workspace.name}\n")
+        write_atomic(workspace.public_key, f"{public} scs-testbed-{workspace.name}\n")
     return workspace.public_key.read_text(encoding="utf-8").strip()
 
 
 def write_workspace(target: Target, terraform: str) -> TerraformRunner:
-    """Create/refresh the working directory: keys, root module, variables, metadata."""
+    """Create/refresh what Terraform reads: the directory, keys, root module, variables.
+
+    The testbed's record (testbed.json) is written by `record_testbed` once a step worked.
+    """
     workspace = target.workspace
     workspace.create()
     values = dict(target.values)
     values["public_key"] = ensure_keypair(workspace)
-    workspace.write_private(workspace.tfvars_file, json.dumps(values, indent=2) + "\n")
+    write_atomic(workspace.tfvars_file, json.dumps(values, indent=2) + "\n")
     module = root_module(workspace.path, list(values))
-    workspace.root_module.write_text(json.dumps(module, indent=2) + "\n", encoding="utf-8")
+    write_atomic(workspace.root_module, json.dumps(module, indent=2) + "\n")
+    return TerraformRunner(terraform, workspace.path, workspace.log_dir)
+
+
+def record_testbed(target: Target, terraform: str) -> None:
+    """Write testbed.json for the target (name, environment, cloud, prefix, binary)."""
+    workspace = target.workspace
     meta = workspace.read_meta()
     meta.update(
         name=target.name,
@@ -188,13 +227,45 @@ def write_workspace(target: Target, terraform: str) -> TerraformRunner:
     meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     meta.setdefault("state", "new")
     workspace.write_meta(meta)
-    return TerraformRunner(terraform, workspace.path, workspace.log_dir)
 
 
 def set_state(workspace: Workspace, state: str) -> None:
+    """Record the testbed's state; call only once the action it names has really begun."""
     meta = workspace.read_meta()
     meta.update(state=state, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     workspace.write_meta(meta)
+
+
+@contextmanager
+def records_kept_on_failure(
+    workspace: Workspace, unless: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Run a step that rewrites the testbed's files; put the old ones back if it fails.
+
+    A fresh working directory (no record yet) is removed instead: nothing was created.
+    `unless()` true at the failure keeps the new files (the cloud was already changed).
+    """
+    if not workspace.exists:
+        try:
+            yield
+        except BaseException:
+            if not unless():
+                shutil.rmtree(workspace.path, ignore_errors=True)
+            raise
+        return
+    files = (workspace.tfvars_file, workspace.root_module, workspace.meta_file)
+    saved = {path: path.read_bytes() if path.is_file() else None for path in files}
+    try:
+        yield
+    except BaseException:
+        if unless():
+            raise
+        for path, content in saved.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomic(path, content.decode("utf-8"))
+        raise
 
 
 # --------------------------------------------------------------------------- plan / deploy
@@ -241,19 +312,15 @@ def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult
     """Write the workspace, init and plan (saved as tfplan)."""
     binary = find_terraform(terraform)
     assert binary is not None
-    fresh = not target.workspace.exists
-    try:
+    with records_kept_on_failure(target.workspace):
         runner = write_workspace(target, binary)
         reporter.step("terraform init")
         runner.init()
         reporter.step("terraform plan")
         result = runner.stream("plan", out=PLAN_FILE, on_event=reporter.terraform_event)
-    except BaseException:
-        if fresh:
-            shutil.rmtree(target.workspace.path, ignore_errors=True)
-        raise
-    if not result.ok:
-        raise terraform_failure(result.command, result)
+        if not result.ok:
+            raise terraform_failure(result.command, result)
+        record_testbed(target, binary)
     return result
 
 
@@ -267,8 +334,10 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
     details = []
     for message, addresses in list(grouped.items())[:shown]:
         named = [a.removeprefix("module.testbed.") for a in addresses if a]
-        where = f"{named[0]}{f' (and {len(named) - 1} more)' if len(named) > 1 else ''}: "
-        details.append(f"{where if named else ''}{message}")
+        where = ""
+        if named:  # an error of the configuration or the connection names no resource
+            where = f"{named[0]}{f' (and {len(named) - 1} more)' if len(named) > 1 else ''}: "
+        details.append(f"{where}{message}")
     if len(grouped) > shown:
         details.append(f"… and {len(grouped) - shown} more distinct error(s)")
     return TerraformError(
@@ -292,7 +361,7 @@ def deploy(
     binary = find_terraform(terraform)
     assert binary is not None
     workspace = target.workspace
-    already = workspace.exists and bool(TerraformRunner(binary, workspace.path).state_resources())
+    already = workspace.exists and bool(workspace.read_state_resources())
     if skip_check:
         reporter.note("preflight skipped (--skip-check)")
     elif already:
@@ -300,22 +369,32 @@ def deploy(
     else:
         preflight(target, reporter)
 
-    fresh = not workspace.exists
-    runner = write_workspace(target, binary)
-    reporter.step("terraform init")
-    try:
-        runner.init()
-    except BaseException:
-        if fresh:  # nothing was created in the cloud: leave nothing behind here either
-            shutil.rmtree(workspace.path, ignore_errors=True)
-        raise
     succeeded = False
+    applying = False
+
+    def begin_apply() -> None:
+        # The plan just worked (the cloud answered): from here on resources may change, and
+        # the records describe what is in the cloud.
+        nonlocal applying
+        if not applying:
+            record_testbed(target, binary)
+            set_state(workspace, "deploying")
+            applying = True
+
     try:
-        set_state(workspace, "deploying")
-        result = _apply_with_retries(runner, reporter, retry_delays, parallelism)
-        if not result.ok:
-            set_state(workspace, "failed")
-            raise terraform_failure(result.command, result)
+        # Nothing changes in the cloud before apply: a failed init or plan leaves the old
+        # records (or, for a new testbed, nothing) behind.
+        with records_kept_on_failure(workspace, unless=lambda: applying):
+            runner = write_workspace(target, binary)
+            reporter.step("terraform init")
+            runner.init()
+            result = _apply_with_retries(
+                runner, reporter, retry_delays, parallelism, before_apply=begin_apply
+            )
+            if not result.ok:
+                if applying:
+                    set_state(workspace, "failed")
+                raise terraform_failure(result.command, result)
         try:  # an apply that exits 0 is not yet a testbed: its state and outputs must say so
             outputs = runner.outputs()
             runner.verify_applied(outputs)
@@ -327,10 +406,11 @@ def deploy(
         succeeded = True
         return outputs
     except KeyboardInterrupt:
-        set_state(workspace, "interrupted")
+        if applying:
+            set_state(workspace, "interrupted")
         raise
     finally:
-        if not succeeded and destroy_on_failure:
+        if not succeeded and destroy_on_failure and applying:
             reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
             destroy(workspace, terraform, reporter, force_cleanup=True)
 
@@ -361,6 +441,7 @@ def _apply_with_retries(
     reporter: Reporter,
     retry_delays: tuple[float, ...],
     parallelism: int | None,
+    before_apply: Callable[[], None] | None = None,
 ) -> RunResult:
     def plan_and_apply(attempt: int) -> RunResult:
         reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
@@ -369,6 +450,8 @@ def _apply_with_retries(
         )
         if not planned.ok:
             return planned
+        if before_apply is not None:
+            before_apply()
         reporter.step("terraform apply")
         return runner.stream(
             "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
@@ -394,14 +477,18 @@ def destroy(
     force_cleanup: bool = False,
     retry_delays: tuple[float, ...] = RETRY_DELAYS,
 ) -> DestroyResult:
-    """terraform destroy, then make sure nothing with the testbed's names is left."""
+    """terraform destroy, then make sure nothing with the testbed's names is left.
+
+    The recorded state changes only once destruction has really begun: a cloud that cannot be
+    reached (or a damaged record) leaves the testbed exactly as it was.
+    """
     from scs_testbed.cloud import connect
     from scs_testbed.discover import delete_resources, find_resources
 
-    meta = workspace.read_meta()
-    prefix, cloud = meta.get("prefix"), meta.get("cloud")
-    if not prefix or not cloud:
-        raise InputError(f"testbed {workspace.name!r} has no recorded prefix/cloud")
+    meta = workspace.read_meta("prefix", "cloud")
+    prefix, cloud = str(meta["prefix"]), str(meta["cloud"])
+    resources = workspace.read_state_resources()
+    runner = open_runner(workspace, terraform) if resources else None
     if meta.get("state") in UNFINISHED_STATES and not force_cleanup:
         # An interrupted or killed apply leaves resources whose create was in flight but never
         # reached the state. They carry this testbed's exact names (the preflight made sure no
@@ -411,33 +498,39 @@ def destroy(
             "testbed's names that Terraform does not track are removed too"
         )
         force_cleanup = True
-    set_state(workspace, "destroying")
-    runner = open_runner(workspace, terraform)
-    if runner.state_resources():
+    conn = connect(cloud)  # before anything is recorded: an unreachable cloud changes nothing
+    if runner is not None:
         reporter.step("terraform init")
         runner.init()
+        began = False
+
+        def on_event(event: dict[str, Any]) -> None:
+            nonlocal began
+            if event.get("type") == "apply_start" and not began:
+                set_state(workspace, "destroying")
+                began = True
+            reporter.terraform_event(event)
 
         def destroy_once(attempt: int) -> RunResult:
             reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
-            return runner.stream(
-                "apply", destroy=True, auto_approve=_flag(), on_event=reporter.terraform_event
-            )
+            return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
 
         result = _with_retries(destroy_once, reporter, retry_delays)
         if not result.ok and not force_cleanup:
-            set_state(workspace, "destroy-failed")
+            if began:
+                set_state(workspace, "destroy-failed")
             raise terraform_failure(result.command, result)
     else:
         reporter.note("the Terraform state holds no resources")
 
     reporter.step(f"looking for leftovers named {prefix}-* in cloud {cloud!r}")
-    conn = connect(str(cloud))
-    leftovers = find_resources(conn, str(prefix))
+    leftovers = find_resources(conn, prefix)
     removed = 0
     if leftovers and force_cleanup:
         reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
+        set_state(workspace, "destroying")
         remaining = delete_resources(
-            conn, str(prefix), on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+            conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
         )
         removed = len(leftovers) - len(remaining)
         leftovers = remaining
@@ -462,11 +555,27 @@ def _flag() -> Any:
 
 
 def list_testbeds() -> list[dict[str, Any]]:
-    rows = []
+    """One row per testbed; a damaged one is listed with `damaged` saying what is wrong."""
+    rows: list[dict[str, Any]] = []
     for workspace in list_workspaces():
-        meta = workspace.read_meta()
-        count = sum(len(r.get("instances", [])) for r in state_resources(workspace.path))
-        rows.append({**meta, "resources": count, "path": os.fspath(workspace.path)})
+        path = os.fspath(workspace.path)
+        try:
+            meta = workspace.read_meta("environment", "cloud", "prefix")
+            count = sum(len(r.get("instances", [])) for r in workspace.read_state_resources())
+            if os.path.lexists(workspace.outputs_file):
+                workspace.read_outputs()
+        except DamagedRecord as damage:
+            rows.append(
+                {
+                    "name": workspace.name,
+                    "state": "damaged",
+                    "damaged": f"{damage.path.name} {damage.problem}",
+                    "hint": damage.hint,
+                    "path": path,
+                }
+            )
+            continue
+        rows.append({**meta, "resources": count, "path": path, "damaged": None})
     return rows
 
 
@@ -475,8 +584,8 @@ def cloud_status(workspace: Workspace) -> dict[str, Any]:
     from scs_testbed.cloud import connect
     from scs_testbed.discover import find_resources
 
-    meta = workspace.read_meta()
-    outputs = workspace.read_outputs() if workspace.outputs_file.is_file() else {}
+    meta = workspace.read_meta("cloud", "prefix")
+    outputs = workspace.read_outputs() if os.path.lexists(workspace.outputs_file) else {}
     conn = connect(str(meta["cloud"]))
     found = find_resources(conn, str(meta["prefix"]))
     servers, volumes, ips = [], [], []

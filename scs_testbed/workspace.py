@@ -1,17 +1,54 @@
-"""Each testbed's own working directory in the state dir (mode 0700, keys and state 0600)."""
+"""Each testbed's own working directory in the state dir.
+
+The whole state tree is private: directories 0700, files 0600 from the moment they exist.
+Records (testbed.json, outputs.json, the variables) are replaced atomically, so a crash or a
+full disk leaves the old record or the new one, never half of one. Every record is read
+through one validating reader: a damaged file becomes an InputError naming the file and the
+way out, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import stat
+import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from scs_testbed.errors import InputError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record larger than this is not one of ours
+
+# testbed.json: key -> type its value must have when present (strings written by write_workspace)
+META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "environment": str,
+    "environment_file": str,
+    "cloud": str,
+    "prefix": str,
+    "terraform": str,
+    "created": str,
+    "updated": str,
+    "state": str,
+}
+# outputs.json: the outputs the access commands rely on, and their JSON types
+OUTPUT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "manager_address": str,
+    "image_user": str,
+    "image_node_user": (str, type(None)),
+    "node_addresses": list,
+    "vip_addresses": list,
+    "servers": dict,
+    "networks": dict,
+}
+REQUIRED_OUTPUTS = ("manager_address", "image_user")
 
 
 def state_root() -> Path:
@@ -24,6 +61,60 @@ def state_root() -> Path:
     return base / "scs-testbed"
 
 
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` with mode 0700, or tighten it to 0700 when it exists; return it.
+
+    Only the directory itself: its parents are the user's (~/.local/state and the like).
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def ensure_state_root() -> Path:
+    """The state root, created (or tightened to) 0700; call before writing anything in it."""
+    return ensure_private_dir(state_root())
+
+
+def private_file_for_append(path: Path) -> IO[str]:
+    """Open `path` for appending text, created 0600 (never briefly wider) and kept 0600.
+
+    For logs under the state root such as crash.log, which hold tracebacks.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # an older file may have been created wider
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically: temp file (0600) in the same dir, fsync, rename.
+
+    A crash or a full disk leaves either the old content or the new, never a mix.
+    """
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp creates it 0600
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    with suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise InputError(
@@ -31,6 +122,93 @@ def check_name(name: str) -> str:
             hint="use lower-case letters, digits and '-', starting with a letter (max 40).",
         )
     return name
+
+
+class DamagedRecord(InputError):
+    """A record of a testbed's working directory cannot be read or has the wrong shape."""
+
+    def __init__(self, path: Path, problem: str, hint: str):
+        super().__init__(f"damaged record: {path} {problem}", hint=hint)
+        self.path = path
+        self.problem = problem
+
+
+def read_json_record(
+    path: Path,
+    hint: str,
+    *,
+    types: dict[str, type | tuple[type, ...]] | None = None,
+    required: tuple[str, ...] = (),
+    empty_is: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON object in `path`, checked for shape; DamagedRecord (exit 2) when it is not.
+
+    `types` gives the JSON type of a key when it is present, `required` the keys that must be.
+    `empty_is`: what an empty file stands for (Terraform leaves an empty state file behind);
+    without it an empty file is damage.
+    """
+
+    def damaged(problem: str) -> DamagedRecord:
+        return DamagedRecord(path, problem, hint)
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise damaged("is missing") from None
+    except OSError as error:
+        raise damaged(f"cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise damaged("is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise damaged("is not a regular file")
+    if info.st_size > MAX_RECORD_BYTES:
+        raise damaged(f"is too large ({info.st_size} bytes) to be a record of scs-testbed")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise damaged("is not text (binary or not UTF-8)") from None
+    except OSError as error:
+        raise damaged(f"cannot be read ({error.strerror})") from None
+    if not text.strip():
+        if empty_is is not None:
+            return dict(empty_is)
+        raise damaged("is empty")
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise damaged(f"is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise damaged(f"holds a JSON {_json_kind(data)}, not an object")
+    missing = [key for key in required if data.get(key) in (None, "")]
+    if missing:
+        raise damaged(f"lacks {', '.join(missing)}")
+    for key, wanted in (types or {}).items():
+        if key in data and not isinstance(data[key], wanted):
+            found, expected = _json_kind(data[key]), _json_kind(wanted)
+            raise damaged(f"has {_a(found)} for {key}, not {_a(expected)}")
+    return data
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a value's type (or of a Python type / tuple of types)."""
+    names = {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    if isinstance(value, tuple):
+        return " or ".join(_json_kind(v) for v in value)
+    if isinstance(value, type):
+        return names.get(value, value.__name__)
+    return names.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -46,7 +224,8 @@ class Workspace:
 
     @property
     def exists(self) -> bool:
-        return self.meta_file.is_file()
+        """True once the testbed has a record (even a damaged one: never overwrite that)."""
+        return os.path.lexists(self.meta_file)
 
     @property
     def meta_file(self) -> Path:
@@ -89,48 +268,133 @@ class Workspace:
         return self.path / "logs"
 
     def create(self) -> None:
-        """Create the directory with mode 0700 (and tighten it if it already exists)."""
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.path, 0o700)
+        """Create the directory and its parents in the state tree 0700 (tightening old ones)."""
+        ensure_state_root()
+        ensure_private_dir(self.path.parent)
+        ensure_private_dir(self.path)
 
     def write_private(self, path: Path, text: str) -> None:
-        """Write a file readable by the owner only (created 0600, never briefly wider)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(path, 0o600)
+        """Write a file readable by the owner only (0600 from the start), atomically."""
+        write_atomic(path, text)
 
-    def read_meta(self) -> dict[str, Any]:
-        if not self.meta_file.is_file():
+    # ----------------------------------------------------------------------- records
+
+    def _recovery(self, record: str) -> str:
+        """What to do about a damaged record (the hint of its DamagedRecord)."""
+        if record == "meta":
+            return (
+                "repair it by hand (a JSON object with name, environment, cloud, prefix, state), "
+                f"or, once its resources are gone from the cloud, remove {self.path}"
+            )
+        if record == "outputs":
+            return (
+                f"deploy again to rewrite it (scs-testbed deploy --name {self.name} -e ENV: "
+                "Terraform converges), or remove the file"
+            )
+        backup = self.path / "terraform.tfstate.backup"
+        return (
+            f"restore Terraform's previous state: cp {backup} {self.state_file} "
+            "(check it first), or repair the file by hand"
+        )
+
+    def read_meta(self, *required: str) -> dict[str, Any]:
+        """testbed.json, checked; `required` names keys that must be present.
+
+        A testbed without testbed.json has none yet ({}); a damaged one raises DamagedRecord.
+        """
+        if not os.path.lexists(self.meta_file):
+            if required:
+                raise DamagedRecord(self.meta_file, "is missing", self._recovery("meta"))
             return {}
-        return dict(json.loads(self.meta_file.read_text(encoding="utf-8")))
+        return read_json_record(
+            self.meta_file, self._recovery("meta"), types=META_TYPES, required=required
+        )
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        self.write_private(self.meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        write_atomic(self.meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     def read_outputs(self) -> dict[str, Any]:
-        """Terraform outputs saved after apply, as plain values ({name: value})."""
-        if not self.outputs_file.is_file():
+        """Terraform outputs saved after apply, as plain values ({name: value}), checked."""
+        if not os.path.lexists(self.outputs_file):
             raise InputError(
                 f"testbed {self.name!r} has no outputs yet",
                 hint=f"deploy it first: scs-testbed deploy --name {self.name} -e ENV",
             )
-        return dict(json.loads(self.outputs_file.read_text(encoding="utf-8")))
+        outputs = read_json_record(
+            self.outputs_file,
+            self._recovery("outputs"),
+            types=OUTPUT_TYPES,
+            required=REQUIRED_OUTPUTS,
+        )
+        problem = _outputs_problem(outputs)
+        if problem:
+            raise DamagedRecord(self.outputs_file, problem, self._recovery("outputs"))
+        return outputs
+
+    def read_state_resources(self) -> list[dict[str, Any]]:
+        """Managed resources in Terraform's state (none without a state), checked for shape."""
+        return read_state_resources(self.state_file, self._recovery("state"))
+
+
+def _outputs_problem(outputs: dict[str, Any]) -> str | None:
+    """What is wrong inside the outputs the access commands walk into, or None."""
+    for key in ("node_addresses", "vip_addresses"):
+        if not all(isinstance(a, str) for a in outputs.get(key) or []):
+            return f"has a {key} entry that is not an address"
+    servers = outputs.get("servers") or {}
+    nodes = servers.get("nodes") or []
+    if not isinstance(servers.get("manager") or "", str) or not (
+        isinstance(nodes, list) and all(isinstance(n, str) for n in nodes)
+    ):
+        return "has server IDs that are not strings"
+    management = (outputs.get("networks") or {}).get("management") or {}
+    if not isinstance(management, dict) or not isinstance(management.get("cidr") or "", str):
+        return "has a networks.management that is not {id, cidr}"
+    return None
+
+
+def read_state_resources(path: Path, hint: str | None = None) -> list[dict[str, Any]]:
+    """Managed resources in a Terraform state file; DamagedRecord when it is not a state.
+
+    No file, or the empty file Terraform leaves behind when it never wrote a state, is no state.
+    """
+    hint = hint or f"restore it from {path.name}.backup next to it, or repair it by hand"
+    if not os.path.lexists(path):
+        return []
+    state = read_json_record(
+        path, hint, types={"version": int, "resources": list}, empty_is={"resources": []}
+    )
+    resources = state.get("resources") or []
+    for resource in resources:
+        if not isinstance(resource, dict) or not isinstance(resource.get("instances", []), list):
+            raise DamagedRecord(path, "has a resource that is not a Terraform resource", hint)
+    return [r for r in resources if r.get("mode") == "managed"]
 
 
 def list_workspaces() -> list[Workspace]:
+    """Every testbed directory with a record (damaged ones included: the reader tells)."""
     base = state_root() / "testbeds"
     if not base.is_dir():
         return []
     return [
         Workspace(p.name, p)
         for p in sorted(base.iterdir())
-        if p.is_dir() and (p / "testbed.json").is_file()
+        if p.is_dir() and os.path.lexists(p / "testbed.json")
     ]
 
 
 def find_workspace(name: str | None, environment: str | None = None) -> Workspace:
-    """The testbed called `name`; else the only one (of `environment`, when given)."""
+    """The testbed called `name`; else the only one (of `environment`, when given).
+
+    Its record is checked (DamagedRecord when it is damaged). Picking by environment passes
+    over damaged records (their environment is unknown).
+    """
+    workspace = _find_workspace(name, environment)
+    workspace.read_meta()
+    return workspace
+
+
+def _find_workspace(name: str | None, environment: str | None) -> Workspace:
     known = list_workspaces()
     choices = ("name one of: " + ", ".join(w.name for w in known)) if known else ""
     if name:
@@ -142,7 +406,7 @@ def find_workspace(name: str | None, environment: str | None = None) -> Workspac
             )
         return workspace
     if environment:
-        known = [w for w in known if w.read_meta().get("environment") == environment]
+        known = [w for w in known if _environment_of(w) == environment]
     if len(known) == 1:
         return known[0]
     if not known:
@@ -151,3 +415,10 @@ def find_workspace(name: str | None, environment: str | None = None) -> Workspac
             f"there is no testbed{where}", hint="deploy one: scs-testbed deploy -e ENV"
         )
     raise InputError("several testbeds exist; name one", hint=choices)
+
+
+def _environment_of(workspace: Workspace) -> str | None:
+    try:
+        return workspace.read_meta().get("environment")
+    except DamagedRecord:
+        return None

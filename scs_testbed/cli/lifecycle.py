@@ -215,29 +215,13 @@ def status(name: NameArgument = None, env: EnvFilter = None, as_json: Json = Fal
 def list_(as_json: Json = False) -> None:
     """List known testbeds: environment, cloud, created, state, resources in the state."""
     from scs_testbed import testbed, ui
+    from scs_testbed.lifecycle_view import show_testbeds
 
     rows = testbed.list_testbeds()
     if as_json:
         ui.print_json(rows)
         return
-    ui.show(
-        ui.table(
-            None,
-            ["name", "environment", "cloud", "prefix", "created", "state", "resources"],
-            [
-                (
-                    r.get("name"),
-                    r.get("environment"),
-                    r.get("cloud"),
-                    r.get("prefix"),
-                    r.get("created"),
-                    r.get("state"),
-                    r.get("resources"),
-                )
-                for r in rows
-            ],
-        )
-    )
+    show_testbeds(rows)
 
 
 def destroy(
@@ -261,7 +245,7 @@ def destroy(
     from scs_testbed.workspace import find_workspace
 
     workspace = find_workspace(name, env)
-    meta = workspace.read_meta()
+    meta = workspace.read_meta("prefix", "cloud")
     if not yes:
         import sys
 
