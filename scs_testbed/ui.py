@@ -71,9 +71,12 @@ def plain(text: str, *, err: bool = False) -> None:
     (err_console if err else console).print(line(text), soft_wrap=True)
 
 
-def show_error(error: TestbedError) -> None:
-    """One clear red line, then details and what to do."""
-    err_console.print(line(("error:", "bold red"), " ", error.message), soft_wrap=True)
+def show_error(error: TestbedError, style: str | None = None) -> None:
+    """One clear red line, then details and what to do (`style`: the whole line, no label)."""
+    first = (
+        line((error.message, style)) if style else line(("error:", "bold red"), " ", error.message)
+    )
+    err_console.print(first, soft_wrap=True)
     for detail in error.details:
         err_console.print(line(f"  {detail}"), soft_wrap=True)
     if error.hint:

@@ -76,9 +76,8 @@ def main() -> None:
     """
     args = sys.argv[1:]
     as_json = "--json" in _options_part(args)
-    command = typer.main.get_command(app)
     try:
-        code = command.main(args=args, prog_name="scs-testbed", standalone_mode=False)
+        code = _invoke(args)
     except TestbedError as error:
         _fail(error, as_json)
     except (typer.Abort, KeyboardInterrupt):
@@ -88,7 +87,23 @@ def main() -> None:
         _click_error(error, as_json)
     except Exception as error:  # unexpected: keep the traceback for the bug report
         _crash(error, as_json)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code)
+
+
+def _invoke(args: list[str]) -> int:
+    """Run the command; return its exit code. Errors and Ctrl-C propagate to main().
+
+    Typer's own main() turns KeyboardInterrupt into a silent exit 130; we want to say what a
+    Ctrl-C left behind, so this does its work (completion, context, invoke) without that.
+    """
+    command = typer.main.get_command(app)
+    command._main_shell_completion({}, "scs-testbed", None)  # exits when the shell completes
+    try:
+        with command.make_context("scs-testbed", args) as ctx:
+            command.invoke(ctx)
+    except typer.Exit as done:  # --help, --version, typer.Exit(code)
+        return int(done.exit_code or 0)
+    return 0
 
 
 class Interrupted(TestbedError):
@@ -102,7 +117,7 @@ def _fail(error: TestbedError, as_json: bool) -> NoReturn:
 
     if as_json:
         ui.print_json(ui.error_object(error))
-    ui.show_error(error)
+    ui.show_error(error, "yellow" if isinstance(error, Interrupted) else None)
     sys.exit(error.exit_code)
 
 

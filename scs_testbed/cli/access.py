@@ -77,17 +77,20 @@ def ssh(
     from scs_testbed.remote.ssh import check_host_key
     from scs_testbed.workspace import find_workspace
 
+    command = list(command or [])
+    if command[:1] == ["--"]:  # `ssh HOST -- CMD`: click keeps this `--`, ssh must not see it
+        command = command[1:]
     if not testbed.HOST_PATTERN.match(host):
-        command, host = [host, *(command or [])], "manager"
+        command, host = [host, *command], "manager"
     workspace = find_workspace(name)
-    testbed.refuse_ssh_options(workspace.ssh_config, host, command or [])
+    testbed.refuse_ssh_options(workspace.ssh_config, host, command)
     outputs = workspace.read_outputs()
     testbed.check_host(host, outputs)
     if pin:
         testbed.prepare_access(workspace)
     elif not workspace.ssh_config.is_file():
         testbed.write_ssh_config(workspace, outputs)
-    argv = testbed.ssh_argv(workspace.ssh_config, host, command or [])
+    argv = testbed.ssh_argv(workspace.ssh_config, host, command)
     code = runner.interactive(argv)
     if code == 255:  # ssh's own failure: explain a changed or missing host key in our words
         check_host_key(testbed.targets(workspace, outputs)[host])

@@ -27,7 +27,7 @@ from scs_testbed.workspace import Workspace
 if TYPE_CHECKING:
     from scs_testbed.remote.watch import WatchOptions, WatchResult
 
-HOST_PATTERN = re.compile(r"^(manager|node-(\d+))$")
+HOST_PATTERN = re.compile(r"^(manager|node-(\d+))\Z")  # \Z: no trailing newline either
 
 
 def host_entries(outputs: Mapping[str, Any]) -> list[HostEntry]:
