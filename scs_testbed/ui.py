@@ -135,13 +135,21 @@ def show(renderable: Any) -> None:
     console.print(line(renderable) if isinstance(renderable, str) else renderable)
 
 
+def can_ask() -> bool:
+    """Whether there is a terminal to ask the user on (stdin may be closed or a file)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):  # a closed stream
+        return False
+
+
 def confirm(question: str) -> bool:
     """Ask a yes/no question on the terminal; no (or end of input) means no.
 
     Without a terminal there is nobody to ask: raises InputError so that nothing waits on a
     closed stdin. Ctrl-C propagates as KeyboardInterrupt.
     """
-    if not sys.stdin.isatty():
+    if not can_ask():
         raise InputError(
             "confirmation needed, but there is no terminal to ask",
             hint="pass --yes to proceed without asking",

@@ -47,6 +47,21 @@ def _root(
     """Put a Sovereign Cloud Stack (SCS) testbed onto any OpenStack cloud."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        for handler in logging.getLogger().handlers:  # debug logs carry URLs, argv, bodies
+            handler.setFormatter(_RedactingFormatter(handler.formatter))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Formats as `inner` does, then masks secrets (redact)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        from scs_testbed.redact import redact
+
+        return redact(self.inner.format(record))
 
 
 envs.register(app)

@@ -164,4 +164,6 @@ def console(
         ui.warn(f"no server ID recorded for {host}")
         raise typer.Exit(5)
     text = console_log(open_cloud(testbed.cloud_name(workspace)), server, lines)
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    from scs_testbed.redact import redact
+
+    sys.stdout.write(redact(text if text.endswith("\n") or not text else text + "\n"))

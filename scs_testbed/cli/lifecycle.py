@@ -270,9 +270,7 @@ def destroy(
     workspace = find_workspace(name, env)
     meta = workspace.read_meta()
     if not yes:
-        import sys
-
-        if not sys.stdin.isatty():
+        if not ui.can_ask():
             raise InputError(
                 f"nothing destroyed: destroying testbed {workspace.name} needs confirmation "
                 "and there is no terminal to ask",
