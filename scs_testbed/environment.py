@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import math
 import os
 import re
 import stat
@@ -168,14 +169,13 @@ def type_problem(type_expr: str, value: Any) -> str | None:
     if kind == "number":
         if isinstance(value, bool):
             return "a number is required, got a bool"
-        if isinstance(value, int | float):
-            return None
-        if isinstance(value, str):
+        if isinstance(value, int | float | str):
             try:
-                float(value)
-            except ValueError:
+                number = float(value)
+            except (ValueError, OverflowError):
                 return f"a number is required, got {value!r}"
-            return None
+            # float() reads "nan" and "inf", which Terraform and JSON have no number for
+            return None if math.isfinite(number) else f"a finite number is required, got {value!r}"
         return f"a number is required, got {_describe(value)}"
     if kind == "bool":
         if isinstance(value, bool) or value in ("true", "false"):

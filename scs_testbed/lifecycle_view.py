@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from scs_testbed import ui
 
@@ -31,18 +32,16 @@ def short_address(address: str) -> str:
 
 
 def preflight_table(report: PreflightReport) -> Any:
+    """The preflight report as a table; cloud names and values are shown as plain text."""
     rows = []
     for row in report.rows:
-        mark = "[red]✘[/]" if not row.ok else ("[yellow]![/]" if row.warning else "[green]✔[/]")
-        rows.append((row.item, row.needed, row.free, row.quota, row.used, mark))
-    table = ui.table(
+        mark = ("✘", "red") if not row.ok else (("!", "yellow") if row.warning else ("✔", "green"))
+        rows.append((row.item, row.needed, row.free, row.quota, row.used, ui.line(mark)))
+    return ui.table(
         f"preflight: cloud {report.cloud} ({report.elapsed:.2f} s)",
         ["item", "needed", "free / found", "quota", "used", "ok"],
-        [],
+        rows,
     )
-    for cells in rows:
-        table.add_row(*cells[:-1], cells[-1])
-    return table
 
 
 def show_testbeds(rows: list[dict[str, Any]]) -> None:
@@ -67,15 +66,15 @@ class ConsoleReporter:
         self.planned = 0  # planned changes of the running Terraform command
         self.last_planned = 0  # of the one before (a saved plan being applied)
 
-    def _elapsed(self) -> str:
-        return f"[dim]{time.monotonic() - self.started:6.1f}s[/]"
+    def _elapsed(self) -> tuple[str, str]:
+        return f"{time.monotonic() - self.started:6.1f}s", "dim"
 
     def step(self, message: str) -> None:
         self._stop_progress()
-        ui.info(f"{self._elapsed()} [bold cyan]▶[/] {message}")
+        ui.info(ui.line(self._elapsed(), " ", ("▶", "bold cyan"), " ", message))
 
     def note(self, message: str) -> None:
-        self._print(f"{self._elapsed()}   [dim]{message}[/]")
+        self._print(ui.line(self._elapsed(), "   ", (message, "dim")))
 
     def preflight(self, report: PreflightReport) -> None:
         if self.show_preflight:
@@ -99,32 +98,43 @@ class ConsoleReporter:
         elif kind == "planned_change":
             self.planned += 1
         elif kind == "change_summary":
-            self._print(f"{self._elapsed()}   {event.get('@message', '')}")
+            self._print(ui.line(self._elapsed(), "   ", str(event.get("@message", ""))))
         elif kind == "apply_start":
             self._start_progress()
         elif kind == "apply_complete":
             verb = VERBS.get(hook.get("action", ""), hook.get("action", "done"))
             seconds = hook.get("elapsed_seconds", 0)
-            self._print(f"{self._elapsed()}   [green]✔[/] {verb} {address} [dim]({seconds}s)[/]")
+            self._print(
+                ui.line(
+                    self._elapsed(),
+                    "   ",
+                    ("✔", "green"),
+                    f" {verb} {address} ",
+                    (f"({seconds}s)", "dim"),
+                )
+            )
             if self.progress is not None:
                 self.progress.advance(self.task)
         elif kind == "apply_errored":
             seconds = hook.get("elapsed_seconds", 0)
-            self._print(f"{self._elapsed()}   [red]✘[/] {address} failed after {seconds}s")
+            self._print(
+                ui.line(self._elapsed(), "   ", ("✘", "red"), f" {address} failed after {seconds}s")
+            )
         elif kind == "diagnostic":
             diag = event.get("diagnostic", {})
             where = short_address(diag.get("address", "")) if diag.get("address") else ""
             if diag.get("severity") == "error":
-                text = f"[red]error[/] {where + ': ' if where else ''}{diag.get('summary', '')}"
+                text = f" {where + ': ' if where else ''}{diag.get('summary', '')}"
                 detail = " ".join(str(diag.get("detail", "")).split())
-                self._print(f"{self._elapsed()}   {text}" + (f": {detail[:300]}" if detail else ""))
-        elif kind == "text" and event.get("@message", "").strip():
-            self._print(f"            [dim]{event['@message']}[/]")
+                text += f": {detail[:300]}" if detail else ""
+                self._print(ui.line(self._elapsed(), "   ", ("error", "red"), text))
+        elif kind == "text" and str(event.get("@message", "")).strip():
+            self._print(ui.line("            ", (str(event["@message"]), "dim")))
 
     def finish(self) -> None:
         self._stop_progress()
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: Text) -> None:
         if self.progress is not None:
             self.progress.console.print(text, soft_wrap=True)
         else:

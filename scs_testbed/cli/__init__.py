@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click
 
 from scs_testbed import __version__
 from scs_testbed.cli import access, envs, lifecycle, localcloud
-from scs_testbed.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNEXPECTED, TestbedError
+from scs_testbed.errors import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_UNEXPECTED,
+    InputError,
+    TestbedError,
+)
 
 app = typer.Typer(
     name="scs-testbed",
@@ -40,6 +47,21 @@ def _root(
     """Put a Sovereign Cloud Stack (SCS) testbed onto any OpenStack cloud."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        for handler in logging.getLogger().handlers:  # debug logs carry URLs, argv, bodies
+            handler.setFormatter(_RedactingFormatter(handler.formatter))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Formats as `inner` does, then masks secrets (redact)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        from scs_testbed.redact import redact
+
+        return redact(self.inner.format(record))
 
 
 envs.register(app)
@@ -48,41 +70,122 @@ access.register(app)
 localcloud.register(app)
 
 
+# What a Ctrl-C leaves behind, by command (the default: nothing was changed).
+INTERRUPTED_LEAVES = {
+    "deploy": "the testbed may be half-built; Terraform kept its state: run the same "
+    "`scs-testbed deploy` again to finish it, or `scs-testbed destroy` to remove it",
+    "destroy": "the testbed may be partly destroyed; Terraform kept its state: run "
+    "`scs-testbed destroy` again to finish",
+    "plan": "nothing was created in the cloud",
+    "watch": "the testbed itself is not affected; `scs-testbed watch` follows it again",
+    "tunnel": "the tunnel was stopped",
+    "localcloud": "the local cloud may be partly started or stopped: "
+    "`scs-testbed localcloud status` shows which services run",
+}
+
+
 def main() -> None:
-    """Console entry point: expected errors become one red line and their exit code."""
+    """Console entry point: expected errors become one red line and their exit code.
+
+    With --json an error is also a JSON object on stdout: `{"error": {...}}`.
+    """
+    args = sys.argv[1:]
+    as_json = "--json" in _options_part(args)
+    try:
+        code = _invoke(args)
+    except TestbedError as error:
+        _fail(error, as_json)
+    except (typer.Abort, KeyboardInterrupt):
+        what = INTERRUPTED_LEAVES.get(_command_name(args), "nothing was changed")
+        _fail(Interrupted(f"interrupted by Ctrl-C: {what}"), as_json)
+    except ClickException as error:
+        _click_error(error, as_json)
+    except Exception as error:  # unexpected: keep the traceback for the bug report
+        _crash(error, as_json)
+    sys.exit(code)
+
+
+def _invoke(args: list[str]) -> int:
+    """Run the command; return its exit code. Errors and Ctrl-C propagate to main().
+
+    Typer's own main() turns KeyboardInterrupt into a silent exit 130; we want to say what a
+    Ctrl-C left behind, so this does its work (completion, context, invoke) without that.
+    """
+    command = typer.main.get_command(app)
+    command._main_shell_completion({}, "scs-testbed", None)  # exits when the shell completes
+    try:
+        with command.make_context("scs-testbed", args) as ctx:
+            command.invoke(ctx)
+    except typer.Exit as done:  # --help, --version, typer.Exit(code)
+        return int(done.exit_code or 0)
+    return 0
+
+
+class Interrupted(TestbedError):
+    """Ctrl-C: the user stopped the command."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def _fail(error: TestbedError, as_json: bool) -> NoReturn:
     from scs_testbed import ui
 
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(prog_name="scs-testbed", standalone_mode=False)
-    except TestbedError as error:
-        ui.show_error(error)
-        sys.exit(error.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        ui.err_console.print("[yellow]interrupted[/]")
-        sys.exit(EXIT_INTERRUPTED)
-    except ClickException as error:
-        from typer import rich_utils
+    if as_json:
+        ui.print_json(ui.error_object(error))
+    ui.show_error(error, "yellow" if isinstance(error, Interrupted) else None)
+    sys.exit(error.exit_code)
 
-        rich_utils.rich_format_error(error)
+
+def _click_error(error: ClickException, as_json: bool) -> NoReturn:
+    """A bad option or argument (click's parsing): one line, exit 2, JSON too when asked."""
+    if error.__class__.__name__ == "NoArgsIsHelpError":  # typer has shown the help already
         sys.exit(error.exit_code if error.exit_code else EXIT_INPUT)
-    except Exception as error:  # unexpected: keep the traceback for the bug report
-        import traceback
-
-        log_path = _crash_log()
-        with open(log_path, "a", encoding="utf-8") as out:
-            traceback.print_exc(file=out)
-        ui.err_console.print(
-            f"[bold red]unexpected error:[/] {type(error).__name__}: {error}", markup=True
-        )
-        ui.err_console.print(f"[dim]traceback written to {log_path}[/]")
-        sys.exit(EXIT_UNEXPECTED)
-    sys.exit(code if isinstance(code, int) else 0)
+    ctx = getattr(error, "ctx", None)
+    hint = f"see `{ctx.command_path} --help`" if ctx is not None else "see `scs-testbed --help`"
+    wrapped = InputError(error.format_message(), hint=hint)
+    wrapped.exit_code = error.exit_code if error.exit_code else EXIT_INPUT
+    _fail(wrapped, as_json)
 
 
-def _crash_log() -> str:
+def _crash(error: Exception, as_json: bool) -> NoReturn:
+    """An unexpected error: one redacted line, the traceback in a private crash log."""
+    import traceback
+
+    from scs_testbed import ui
+    from scs_testbed.redact import redact
+
+    detail = f"{type(error).__name__}: {error}"
+    try:
+        log_path = _write_crash_log(redact(traceback.format_exc()))
+        hint = f"traceback written to {log_path}; please include it in a bug report"
+    except OSError as log_error:
+        hint = f"the traceback could not be written either ({log_error})"
+    if as_json:
+        ui.print_json(ui.error_object(TestbedError(f"unexpected error: {detail}", hint=hint)))
+    ui.err_console.print(ui.line(("unexpected error:", "bold red"), " ", detail), soft_wrap=True)
+    ui.err_console.print(ui.line((hint, "dim")), soft_wrap=True)
+    sys.exit(EXIT_UNEXPECTED)
+
+
+def _write_crash_log(text: str) -> str:
+    """Append to <state>/crash.log, created (and kept) private: tracebacks can hold local data."""
     from scs_testbed.workspace import state_root
 
     root = state_root()
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return os.fspath(root / "crash.log")
+    path = os.fspath(root / "crash.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # an older crash.log may have been 0644
+        out.write(text)
+    return path
+
+
+def _options_part(args: list[str]) -> list[str]:
+    """The arguments before `--` (after it everything is data, e.g. a remote command)."""
+    return args[: args.index("--")] if "--" in args else args
+
+
+def _command_name(args: list[str]) -> str:
+    """The command's name: the first argument that is not an option of the program."""
+    return next((a for a in _options_part(args) if not a.startswith("-")), "")

@@ -13,11 +13,18 @@ from typing import Annotated
 import typer
 
 from scs_testbed import ui
+from scs_testbed.cli.options import non_empty_name
 from scs_testbed.remote import progress
 
-Name = Annotated[str | None, typer.Argument(help="Testbed name (default: the only testbed).")]
+Name = Annotated[
+    str | None,
+    typer.Argument(help="Testbed name (default: the only testbed).", callback=non_empty_name),
+]
 NameOption = Annotated[
-    str | None, typer.Option("--name", "-n", help="Testbed name (default: the only testbed).")
+    str | None,
+    typer.Option(
+        "--name", "-n", help="Testbed name (default: the only testbed).", callback=non_empty_name
+    ),
 ]
 
 
@@ -70,16 +77,21 @@ def ssh(
     from scs_testbed.remote.ssh import check_host_key
     from scs_testbed.workspace import find_workspace
 
-    workspace = find_workspace(name)
-    outputs = workspace.read_outputs()
+    command = list(command or [])
+    if command[:1] == ["--"]:  # `ssh HOST -- CMD`: click keeps this `--`, ssh must not see it
+        command = command[1:]
     if not testbed.HOST_PATTERN.match(host):
-        command, host = [host, *(command or [])], "manager"
+        command, host = [host, *command], "manager"
+    workspace = find_workspace(name)
+    testbed.refuse_ssh_options(workspace.ssh_config, host, command)
+    outputs = workspace.read_outputs()
     testbed.check_host(host, outputs)
     if pin:
         testbed.prepare_access(workspace)
     elif not workspace.ssh_config.is_file():
         testbed.write_ssh_config(workspace, outputs)
-    code = runner.interactive(["ssh", "-F", str(workspace.ssh_config), host, *(command or [])])
+    argv = testbed.ssh_argv(workspace.ssh_config, host, command)
+    code = runner.interactive(argv)
     if code == 255:  # ssh's own failure: explain a changed or missing host key in our words
         check_host_key(testbed.targets(workspace, outputs)[host])
     raise typer.Exit(code)
@@ -152,4 +164,6 @@ def console(
         ui.warn(f"no server ID recorded for {host}")
         raise typer.Exit(5)
     text = console_log(open_cloud(testbed.cloud_name(workspace)), server, lines)
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    from scs_testbed.redact import redact
+
+    sys.stdout.write(redact(text if text.endswith("\n") or not text else text + "\n"))

@@ -112,7 +112,7 @@ def show(
         )
         return
     for line in env.header():
-        ui.info(f"[dim]# {line}[/]")
+        ui.info(f"# {line}", style="dim")
     ui.show(
         ui.table(
             f"environment {env.name} ({env.location})",
@@ -164,9 +164,9 @@ def validate(
             if result.ok:
                 ui.success(f"{result.name} ({result.location})")
             else:
-                ui.err_console.print(f"[red]✘[/] {result.name} ({result.location})")
+                ui.failure(f"{result.name} ({result.location})")
                 for problem in result.problems:
-                    ui.err_console.print(f"    {problem}", markup=False, soft_wrap=True)
+                    ui.plain(f"    {problem}", err=True)
         bad = sum(not r.ok for r in results)
         ui.info(f"{len(results) - bad} valid, {bad} invalid in {elapsed:.2f} s")
     if any(not r.ok for r in results):

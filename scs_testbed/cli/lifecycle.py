@@ -11,7 +11,9 @@ from scs_testbed.cli.options import (
     Json,
     Overrides,
     TerraformBinary,
+    check_nodes_override,
     environment_completion,
+    non_empty_name,
 )
 
 EnvOption = Annotated[
@@ -38,10 +40,14 @@ NameOption = Annotated[
         "--name",
         help="Testbed name (default: <environment>-<prefix>); "
         "also the resource prefix unless the environment sets one.",
+        callback=non_empty_name,
     ),
 ]
 NameArgument = Annotated[
-    str | None, typer.Argument(help="Testbed name (default: the only one).", show_default=False)
+    str | None,
+    typer.Argument(
+        help="Testbed name (default: the only one).", show_default=False, callback=non_empty_name
+    ),
 ]
 Nodes = Annotated[int | None, typer.Option("--nodes", help="Number of nodes (number_of_nodes).")]
 
@@ -61,6 +67,7 @@ def _target(
     from scs_testbed.testbed import resolve_target
     from scs_testbed.validation import ensure_valid
 
+    check_nodes_override(nodes, override)
     overrides = list(override or [])
     if nodes is not None:
         overrides.append(f"number_of_nodes={nodes}")
@@ -91,7 +98,7 @@ def check(
         ui.show(preflight_table(report))
         for row in report.rows:
             if row.message and (row.warning or not row.ok):
-                (ui.warn if row.ok else ui.err_console.print)(row.message)
+                (ui.warn if row.ok else ui.failure)(row.message)
     if not report.ok:
         raise typer.Exit(EXIT_PREFLIGHT)
 
@@ -247,15 +254,20 @@ def destroy(
     workspace = find_workspace(name, env)
     meta = workspace.read_meta("prefix", "cloud")
     if not yes:
-        import sys
-
-        if not sys.stdin.isatty():
-            raise InputError("destroy needs confirmation", hint="pass --yes when not interactive")
-        typer.confirm(
+        if not ui.can_ask():
+            raise InputError(
+                f"nothing destroyed: destroying testbed {workspace.name} needs confirmation "
+                "and there is no terminal to ask",
+                hint=f"pass --yes to destroy it without asking: scs-testbed destroy "
+                f"{workspace.name} --yes",
+            )
+        question = (
             f"Destroy testbed {workspace.name} (prefix {meta.get('prefix')}, cloud "
-            f"{meta.get('cloud')})?",
-            abort=True,
+            f"{meta.get('cloud')})?"
         )
+        if not ui.confirm(question):
+            ui.info(f"nothing destroyed: not confirmed (testbed {workspace.name} is unchanged)")
+            return
     reporter = ConsoleReporter()
     try:
         result = testbed.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)

@@ -106,7 +106,7 @@ def logs_command(
     path, text = localcloud.log_tail(service, lines)
     ui.info(f"==> {path} <==")
     for line in text:
-        ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        ui.plain(line)
 
 
 def register(app: typer.Typer) -> None:

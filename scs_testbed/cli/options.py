@@ -7,6 +7,32 @@ from typing import Annotated
 
 import typer
 
+
+def _distinct_overrides(values: list[str] | None) -> list[str] | None:
+    """Refuse one key given twice with different values: which one wins would be a guess."""
+    seen: dict[str, str] = {}
+    for text in values or []:
+        if "=" not in text:
+            continue  # the environment's parser explains the key=value form
+        key, value = (part.strip() for part in text.split("=", 1))
+        if key in seen and seen[key] != value:
+            raise typer.BadParameter(
+                f"{key} is given twice with different values ({seen[key]!r} and {value!r}); "
+                "give it once"
+            )
+        seen[key] = value
+    return values
+
+
+def non_empty_name(value: str | None) -> str | None:
+    """Refuse an empty testbed name instead of silently taking the default one."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter(
+            "the testbed name is empty; give a name, or leave the option out for the default"
+        )
+    return value
+
+
 EnvDir = Annotated[
     Path | None,
     typer.Option(
@@ -24,6 +50,7 @@ Overrides = Annotated[
         metavar="KEY=VALUE",
         help="Override one variable of the environment (repeatable).",
         show_default=False,
+        callback=_distinct_overrides,
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -36,6 +63,18 @@ TerraformBinary = Annotated[
         show_default=False,
     ),
 ]
+
+
+def check_nodes_override(nodes: int | None, overrides: list[str] | None) -> None:
+    """Refuse --nodes together with -o number_of_nodes=…: say both were given."""
+    from scs_testbed.errors import InputError
+
+    given = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "number_of_nodes"]
+    if nodes is not None and given:
+        raise InputError(
+            f"both --nodes {nodes} and -o {given[0]} were given",
+            hint="set the number of nodes once: either --nodes N or -o number_of_nodes=N",
+        )
 
 
 def environment_completion(incomplete: str) -> list[str]:

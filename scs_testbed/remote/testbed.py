@@ -27,7 +27,7 @@ from scs_testbed.workspace import Workspace
 if TYPE_CHECKING:
     from scs_testbed.remote.watch import WatchOptions, WatchResult
 
-HOST_PATTERN = re.compile(r"^(manager|node-(\d+))$")
+HOST_PATTERN = re.compile(r"^(manager|node-(\d+))\Z")  # \Z: no trailing newline either
 
 
 def host_entries(outputs: Mapping[str, Any]) -> list[HostEntry]:
@@ -128,6 +128,29 @@ def check_host(name: str, outputs: Mapping[str, Any]) -> str:
         valid = ", ".join(["manager", *(f"node-{i}" for i in range(nodes))])
         raise InputError(f"unknown host {name!r}", hint=f"choose one of: {valid}")
     return name
+
+
+def refuse_ssh_options(ssh_config: Path, host: str, command: Sequence[str]) -> None:
+    """Refuse a host or remote command that looks like an ssh option (InputError, exit 2)."""
+    if not HOST_PATTERN.match(host):
+        raise InputError(f"unknown host {host!r}", hint="choose manager or node-N")
+    if command and command[0].startswith("-"):
+        raise InputError(
+            f"{command[0]!r} is not a command: `scs-testbed ssh` passes no options to ssh",
+            hint="everything after `--` is the command to run on the host; for other ssh "
+            f"options run ssh itself: ssh -F {ssh_config} [options] {host}",
+        )
+
+
+def ssh_argv(ssh_config: Path, host: str, command: Sequence[str] = ()) -> list[str]:
+    """The ssh command line for `scs-testbed ssh`: the options are ours, the user's words data.
+
+    `--` ends ssh's options before the destination, so neither the host nor any word of the
+    remote command can be read as an ssh option (`-oProxyCommand=…` would run a local
+    command, `-oStrictHostKeyChecking=no` would undo the pinned host keys).
+    """
+    refuse_ssh_options(ssh_config, host, command)
+    return ["ssh", "-F", str(ssh_config), "--", host, *command]
 
 
 def targets(workspace: Workspace, outputs: Mapping[str, Any] | None = None) -> dict[str, SshTarget]:

@@ -49,10 +49,10 @@ class PlainView:
         elapsed = status.elapsed(datetime.now(UTC)) if status and event.state != "start" else None
         extra = f" ({_duration(elapsed)})" if elapsed is not None else ""
         detail = f" — {event.detail}" if event.detail else ""
-        ui.console.print(f"== {event.step} {event.state}{extra}{detail}", markup=False)
+        ui.plain(f"== {event.step} {event.state}{extra}{detail}")
 
     def log_line(self, line: str) -> None:
-        ui.console.print(f"   {line}", markup=False, soft_wrap=True)
+        ui.plain(f"   {line}")
 
     def note(self, message: str) -> None:
         ui.warn(message)
@@ -88,16 +88,19 @@ class LiveView:
         title = f"testbed {self.name} — {_duration(self.board.total_elapsed(now))}"
         if self.board.outcome:
             title += f" — {self.board.outcome}"
-        log = Text("\n".join(self.tail) or "(no log yet)", no_wrap=True, overflow="ellipsis")
-        parts: list[Any] = [Panel(steps, title=title, title_align="left")]
+        log = ui.line("\n".join(self.tail) or "(no log yet)")
+        log.no_wrap, log.overflow = True, "ellipsis"
+        parts: list[Any] = [Panel(steps, title=ui.line(title), title_align="left")]
         parts.append(Panel(log, title="bootstrap.log", title_align="left", style="dim"))
-        parts += [Text(f"! {note}", style="yellow") for note in self.notes]
+        parts += [ui.line((f"! {note}", "yellow")) for note in self.notes]
         return Group(*parts)
 
     @staticmethod
-    def _row(status: StepStatus, now: datetime) -> tuple[Text, str, str, str]:
+    def _row(status: StepStatus, now: datetime) -> tuple[Text, Text, str, Text]:
+        """One step's cells; its name and detail come from the VM and are plain text."""
         icon, style = _STYLE.get(status.state, ("?", ""))
-        return Text(icon, style=style), status.name, _duration(status.elapsed(now)), status.detail
+        elapsed = _duration(status.elapsed(now))
+        return Text(icon, style=style), ui.line(status.name), elapsed, ui.line(status.detail)
 
     def event(self, event: ProgressEvent, board: ProgressBoard) -> None:
         self.board = board
