@@ -10,6 +10,7 @@ table of what each auth_type needs. Every problem names the file, the entry and 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -100,9 +101,14 @@ def load_clouds() -> CloudsFile:
 def cloud_entry(clouds: CloudsFile, name: str) -> dict[str, Any]:
     """The entry `name`, checked: auth section, auth_type, what that type needs, auth_url."""
     if name not in clouds.clouds:
+        if os.environ.get("OS_AUTH_URL") and name == os.environ.get("OS_CLOUD_NAME", "envvars"):
+            # openstacksdk builds this entry from the OS_* variables
+            remember_secrets_in({k[3:].lower(): v for k, v in os.environ.items() if k[:3] == "OS_"})
+            return {}
         known = ", ".join(sorted(map(str, clouds.clouds))) or "none"
+        found = f"{clouds.path}; entries: {known}" if clouds.path else f"searched: {SEARCHED}"
         raise InputError(
-            f"cloud {name!r} is not in {clouds.where} (entries: {known})",
+            f"cloud {name!r} is not in clouds.yaml ({found})",
             hint=f"add an entry named {name!r} under clouds:, point {CONFIG_VARIABLE} at the "
             "file that has it, or set cloud_provider in the environment to one of the entries",
         )
@@ -155,7 +161,7 @@ def check_auth_url(where: str, value: Any) -> str:
     except ValueError as error:
         problem = str(error)
     else:
-        if not parts.scheme:
+        if not parts.scheme or "://" not in text:  # "host:5000/v3" parses as scheme "host"
             problem = "it has no scheme (http:// or https://)"
         elif parts.scheme not in ("http", "https"):
             problem = f"scheme {parts.scheme!r} is not http or https"
@@ -263,8 +269,10 @@ def _remember_url_passwords(data: Any) -> None:
         for value in data:
             _remember_url_passwords(value)
     elif isinstance(data, str) and "@" in data:
+        text = data.strip()
         with contextlib.suppress(ValueError):  # not a URL after all
-            remember_secret(urlsplit(data.strip()).password)
+            # a URL without scheme (a mistake reported later) may still carry a password
+            remember_secret(urlsplit(text if "://" in text else "//" + text).password)
 
 
 def _check_auth_type(where: str, auth_type: str) -> None:
@@ -274,9 +282,11 @@ def _check_auth_type(where: str, auth_type: str) -> None:
 
     known = set(loading.get_available_plugin_names())
     if auth_type not in known:
+        close = difflib.get_close_matches(auth_type, sorted(known | set(AUTH_NEEDS)), n=1)
         common = ", ".join(sorted(AUTH_NEEDS))
         raise InputError(
-            f"{where}: unknown auth_type {auth_type!r}",
+            f"{where}: unknown auth_type {auth_type!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
             hint=f"use one of {common} (or another keystoneauth plugin: "
             f"{', '.join(sorted(known - set(AUTH_NEEDS)))})",
         )
