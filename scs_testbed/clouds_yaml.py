@@ -55,7 +55,7 @@ SECRET_KEYS = {"password", "application_credential_secret", "token"}
 # Values in the raw text that look like secrets: registered even when the YAML does not parse,
 # because parser messages may quote the line they fail on.
 _RAW_SECRET = re.compile(
-    r"""(?:password|secret|token)["']?\s*:\s*["']?(?P<value>[^\s"'#,}]+)""", re.IGNORECASE
+    r"""(?:password|secret|token)["']?[ \t]*:[ \t]*["']?(?P<value>[^\s"'#,}]+)""", re.IGNORECASE
 )
 
 
@@ -191,20 +191,19 @@ def api_timeout(where: str, value: Any) -> float:
 
 def _explicit_or_first(variable: str, search: list[str], what: str) -> Path | None:
     explicit = os.environ.get(variable)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            state = "does not exist" if not path.exists() else "is not a regular file"
-            raise InputError(
-                f"{variable} points to {explicit}, which {state}",
-                hint=f"point {variable} at {what} file, or unset it to use the usual "
-                f"places ({SEARCHED})",
-            )
-        return path
-    for name in search:
-        if os.path.exists(name):
-            return Path(name)
-    return None
+    found = explicit or next((name for name in search if os.path.exists(name)), None)
+    if not found:
+        return None
+    path = Path(found).expanduser()
+    if not path.is_file():  # a FIFO or device would block the read
+        state = "does not exist" if not path.exists() else "is not a regular file"
+        named = f"{variable} points to {found}" if explicit else f"{found} is used, but it"
+        raise InputError(
+            f"{named}, which {state}" if explicit else f"{named} {state}",
+            hint=f"point {variable} at {what} file, or unset it to use the usual "
+            f"places ({SEARCHED})",
+        )
+    return path
 
 
 def _read_clouds(path: Path) -> dict[str, Any]:
@@ -223,11 +222,11 @@ def _read_clouds(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        tips = " (indent with spaces, 'key: value', quote values with ':' or '#')"
         raise InputError(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-            f"{_parse_problem(error)}",
-            hint="fix the syntax there (indent with spaces, 'key: value', quote values "
-            "with ':' or '#')",
+            f"{path} is not valid {kind}: {_parse_problem(error)}",
+            hint="fix the syntax there" + (tips if kind == "YAML" else ""),
         ) from None
     remember_secrets_in(data)
     _remember_url_passwords(data)
