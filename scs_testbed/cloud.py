@@ -1,78 +1,211 @@
 """openstacksdk connections, with the failures users meet turned into clear errors.
 
+`connect()` is the one place a connection to the user's cloud is made. It reads and checks
+clouds.yaml first (`clouds_yaml`), hands openstacksdk exactly that file, and gives every request
+a connect and a read timeout, so an endpoint that accepts connections and never answers ends in
+an error instead of a hang:
+  - connect timeout: 10 s (or the read timeout, when that is smaller);
+  - read timeout: 60 s, or `api_timeout` of the clouds.yaml entry, or
+    `SCS_TESTBED_API_TIMEOUT` (seconds; wins over both, e.g. for CI).
+A request that does not get through (version discovery, then the token request) waits at most
+that long each. Messages name the endpoint with any password in its URL masked.
+
 openstacksdk is imported lazily: `scs-testbed --help` must not pay for it.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scs_testbed.errors import InputError, PreflightError
+from scs_testbed.redact import install_log_redaction, redact
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
 
-CONFIG_SEARCH = (
-    "$OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml, "
-    "/etc/openstack/clouds.yaml"
-)
+    from scs_testbed.clouds_yaml import CloudsFile
+
+TIMEOUT_VARIABLE = "SCS_TESTBED_API_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+_URL_IN_ERROR = re.compile(r"\bto (?P<url>[a-zA-Z][\w+.-]*://\S+?)(?::\s|\s|$)")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-request limits in seconds, and where the read limit came from (for hints)."""
+
+    connect: float
+    read: float
+    source: str
+
+    def hint(self) -> str:
+        return (
+            f"the limit was {self.read:g} s per request ({self.source}); raise it with "
+            f"{TIMEOUT_VARIABLE}=SECONDS or api_timeout in clouds.yaml"
+        )
+
+
+def request_timeouts(cloud: str, entry: dict[str, Any], where: str) -> Timeouts:
+    """The timeouts for `cloud`: SCS_TESTBED_API_TIMEOUT, else its api_timeout, else defaults."""
+    from scs_testbed.clouds_yaml import api_timeout
+
+    raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if raw:
+        try:
+            read = float(raw)
+        except ValueError:
+            read = -1.0
+        if not 0 < read < 24 * 3600:
+            raise InputError(
+                f"{TIMEOUT_VARIABLE}={raw!r} is not a positive number of seconds",
+                hint=f"set e.g. {TIMEOUT_VARIABLE}=60, or unset it "
+                f"(default: {DEFAULT_READ_TIMEOUT:g} s per request)",
+            )
+        source = TIMEOUT_VARIABLE
+    elif entry.get("api_timeout") is not None:
+        read = api_timeout(f"{where}: cloud {cloud!r}", entry["api_timeout"])
+        source = f"api_timeout of cloud {cloud!r}"
+    else:
+        read, source = DEFAULT_READ_TIMEOUT, "the default"
+    return Timeouts(min(DEFAULT_CONNECT_TIMEOUT, read), read, source)
 
 
 def connect(cloud: str) -> Connection:
-    """An authenticated connection to the clouds.yaml entry `cloud`."""
+    """An authenticated connection to the clouds.yaml entry `cloud`, with request timeouts."""
     import logging
 
-    import openstack
-    from keystoneauth1 import exceptions as ks
-    from openstack import exceptions
+    from scs_testbed.clouds_yaml import cloud_entry, load_clouds
 
+    install_log_redaction()
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # keystoneauth warns on stderr about version discovery; our errors say it better
         logging.getLogger("keystoneauth").setLevel(logging.ERROR)
+    clouds = load_clouds()
+    entry = cloud_entry(clouds, cloud)
+    limits = request_timeouts(cloud, entry, clouds.where)
+    conn = _open(clouds, cloud)
+    # requests takes a (connect, read) pair; keystoneauth passes the session's value through
+    conn.session.timeout = (limits.connect, limits.read)  # type: ignore[assignment]
+    _authenticate(conn, cloud, clouds, limits)
+    return conn
+
+
+def _open(clouds: CloudsFile, cloud: str) -> Connection:
+    """The openstacksdk Connection (not yet authenticated), reading only the checked files."""
+    import openstack.config
+    from keystoneauth1 import exceptions as ks
+    from openstack import connection, exceptions
+
+    config = openstack.config.OpenStackConfig(
+        config_files=clouds.config_files(), secure_files=clouds.secure_files()
+    )
     try:
-        conn = openstack.connect(cloud=cloud)
-    except exceptions.ConfigException as error:
-        config = os.environ.get("OS_CLIENT_CONFIG_FILE")
+        region = config.get_one(cloud=cloud)
+    except (ks.MissingRequiredOptions, ks.NoMatchingPlugin, ks.OptionError) as error:
         raise InputError(
-            f"cloud {cloud!r} is not in clouds.yaml ({error})",
-            hint=f"add an entry named {cloud!r} to clouds.yaml (searched: "
-            f"{config or CONFIG_SEARCH}), or set cloud_provider in the environment",
-        ) from error
-    try:
-        conn.authorize()
-    except ks.Unauthorized as error:
-        raise InputError(
-            f"cloud {cloud!r}: authentication failed (HTTP 401)",
-            hint="check the username/password or application credential of this clouds.yaml entry",
-        ) from error
-    except ks.ConnectFailure as error:
-        auth_url = (conn.config.config.get("auth") or {}).get("auth_url", "?")
-        raise InputError(
-            f"cloud {cloud!r}: cannot reach its identity service at {auth_url}",
-            hint="check auth_url in clouds.yaml and your network (VPN, proxy)",
-        ) from error
-    except (ks.MissingRequiredOptions, ks.NoMatchingPlugin) as error:
-        raise InputError(
-            f"cloud {cloud!r}: incomplete credentials in clouds.yaml: {error}",
+            f"{clouds.where}: cloud {cloud!r}: incomplete credentials: {redact(str(error))}",
             hint="the entry needs auth_url plus username/password or an application credential",
         ) from error
-    except exceptions.SDKException as error:
-        # openstacksdk wraps keystone's 401 into a plain SDKException: recognise its text
-        if getattr(error, "status_code", None) == 401 or "(HTTP 401)" in str(error):
-            raise InputError(
-                f"cloud {cloud!r}: authentication failed (HTTP 401)",
-                hint="check the username/password or application credential of this "
-                "clouds.yaml entry",
-            ) from error
-        if isinstance(error.__cause__, ks.ConnectFailure) or "Unable to establish" in str(error):
-            auth_url = (conn.config.config.get("auth") or {}).get("auth_url", "?")
-            raise InputError(
-                f"cloud {cloud!r}: cannot reach its identity service at {auth_url}",
-                hint="check auth_url in clouds.yaml and your network (VPN, proxy)",
-            ) from error
-        raise PreflightError(f"cloud {cloud!r}: {error}") from error
-    return conn
+    except exceptions.ConfigException as error:
+        raise InputError(
+            f"{clouds.where}: cloud {cloud!r}: {redact(str(error))}",
+            hint="fix the entry in clouds.yaml",
+        ) from error
+    return connection.Connection(config=region)
+
+
+def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Timeouts) -> None:
+    """Get a token now, so that every credential or network problem shows up here, named."""
+    import requests
+    from keystoneauth1 import exceptions as ks
+
+    auth_url = redact(str((conn.config.config.get("auth") or {}).get("auth_url") or "?"))
+    reach_hint = f"check auth_url in {clouds.where} and your network (VPN, proxy)"
+    try:
+        conn.session.get_token()
+    except ks.Unauthorized as error:
+        raise InputError(
+            f"cloud {cloud!r}: authentication failed (HTTP 401) at {auth_url}",
+            hint=f"check the username/password or application credential of this entry in "
+            f"{clouds.where}",
+        ) from error
+    except ks.ConnectTimeout as error:
+        connecting = isinstance(error.__context__, requests.exceptions.ConnectTimeout)
+        waited = limits.connect if connecting else limits.read
+        raise InputError(
+            f"cloud {cloud!r}: no answer from its identity service at {auth_url} "
+            f"within {waited:g} s",
+            hint=f"{reach_hint}; {limits.hint()}",
+        ) from error
+    except ks.SSLError as error:
+        raise InputError(
+            f"cloud {cloud!r}: TLS failed with its identity service at {auth_url}",
+            hint="check the URL, or set cacert: (the CA bundle) in the clouds.yaml entry",
+        ) from error
+    except ks.ConnectionError as error:
+        raise InputError(
+            f"cloud {cloud!r}: cannot reach its identity service at {auth_url}",
+            hint=reach_hint,
+        ) from error
+    except (ks.MissingRequiredOptions, ks.NoMatchingPlugin, ks.OptionError) as error:
+        raise InputError(
+            f"{clouds.where}: cloud {cloud!r}: incomplete credentials: {redact(str(error))}",
+            hint="the entry needs auth_url plus username/password or an application credential",
+        ) from error
+    except ks.DiscoveryFailure as error:
+        raise InputError(
+            f"cloud {cloud!r}: {auth_url} does not answer like an identity service "
+            f"({redact(str(error))})",
+            hint=f"auth_url must be the identity (keystone) endpoint, usually ending in /v3; "
+            f"{reach_hint}",
+        ) from error
+    except ks.HttpError as error:
+        raise InputError(
+            f"cloud {cloud!r}: its identity service at {auth_url} answered HTTP "
+            f"{error.http_status}",
+            hint=f"{reach_hint}; check the project and domain names of the entry",
+        ) from error
+    except ks.ClientException as error:
+        raise PreflightError(f"cloud {cloud!r}: {redact(str(error))}") from error
+
+
+@contextmanager
+def cloud_calls(conn: Any) -> Iterator[None]:
+    """Turn a service endpoint that hangs or cannot be reached into an error naming it."""
+    from keystoneauth1 import exceptions as ks
+
+    name = getattr(getattr(conn, "config", None), "name", None)
+    cloud = f"cloud {name!r}" if isinstance(name, str) else "the cloud"
+    try:
+        yield
+    except ks.ConnectTimeout as error:
+        timeout = getattr(getattr(conn, "session", None), "timeout", None)
+        read = timeout[1] if isinstance(timeout, tuple) else timeout
+        within = f" within {read:g} s" if isinstance(read, float | int) else ""
+        raise InputError(
+            f"{cloud}: no answer from {_endpoint(error)}{within}",
+            hint=f"the cloud may be overloaded or the endpoint unreachable from here; retry "
+            f"later, or raise the limit with {TIMEOUT_VARIABLE}=SECONDS or api_timeout in "
+            "clouds.yaml",
+        ) from error
+    except ks.ConnectionError as error:
+        raise InputError(
+            f"{cloud}: cannot reach {_endpoint(error)}",
+            hint="the service catalog names an endpoint this machine cannot reach: check your "
+            "network (VPN, proxy) or the cloud's interface (interface: public in clouds.yaml)",
+        ) from error
+
+
+def _endpoint(error: BaseException) -> str:
+    """The URL a keystoneauth connection error is about, redacted."""
+    match = _URL_IN_ERROR.search(str(error))
+    return redact(match["url"]) if match else "one of its endpoints"
 
 
 def project_id(conn: Connection) -> str:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from scs_testbed.cloud import cloud_calls
 from scs_testbed.requirements import security_data
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def find_resources(conn: Connection, prefix: str) -> list[Found]:
     def scan(kind: str) -> list[Found]:
         return _matching(kind, prefix, listers[kind]())
 
-    with ThreadPoolExecutor(max_workers=len(DELETE_ORDER)) as pool:
+    with cloud_calls(conn), ThreadPoolExecutor(max_workers=len(DELETE_ORDER)) as pool:
         results = list(pool.map(scan, DELETE_ORDER))
     return [item for batch in results for item in batch]
 
@@ -130,7 +131,17 @@ def delete_resources(
     timeout: float = 600,
 ) -> list[Found]:
     """Delete what `find_resources` finds, in dependency order; return what is left."""
-    found = find_resources(conn, prefix)
+    with cloud_calls(conn):
+        return _delete_found(conn, find_resources(conn, prefix), on_delete, timeout, prefix)
+
+
+def _delete_found(
+    conn: Connection,
+    found: list[Found],
+    on_delete: Callable[[Found], None],
+    timeout: float,
+    prefix: str,
+) -> list[Found]:
     by_kind: dict[str, list[Found]] = {}
     for item in found:
         by_kind.setdefault(item.kind, []).append(item)

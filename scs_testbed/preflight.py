@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scs_testbed.cloud import as_dict
+from scs_testbed.cloud import as_dict, cloud_calls
 from scs_testbed.errors import PreflightError
 from scs_testbed.requirements import FlavorSize, Requirements, compute_requirements
 
@@ -273,7 +273,7 @@ def run_preflight(
             jobs[f"zones:{service}"] = partial(read_zones, conn, service)
     if check_prefix:
         jobs["prefix"] = lambda: read_prefix_use(conn, values["prefix"])
-    with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
+    with cloud_calls(conn), ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         futures = {key: pool.submit(job) for key, job in jobs.items()}
         results = {key: future.result() for key, future in futures.items()}
 

@@ -48,3 +48,34 @@ def redact(text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+_log_factory_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record's message from now on, whichever handler writes it.
+
+    keystoneauth logs request URLs (with any user-info password) under --debug; a record
+    factory reaches records of every logger and handler, also ones configured later.
+    Idempotent.
+    """
+    import logging
+
+    global _log_factory_installed
+    with _lock:
+        if _log_factory_installed:
+            return
+        _log_factory_installed = True
+    make_record = logging.getLogRecordFactory()
+
+    def redacted_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it for logging to report
+            return record
+        record.msg, record.args = redact(message), None
+        return record
+
+    logging.setLogRecordFactory(redacted_record)

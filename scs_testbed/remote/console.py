@@ -5,38 +5,37 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scs_testbed.errors import InputError, RemoteError
+from scs_testbed.errors import RemoteError
+from scs_testbed.redact import redact
 from scs_testbed.remote.hostkeys import HostKey, parse_console_host_keys
 
 
 def open_cloud(cloud: str) -> Any:
-    """An openstacksdk connection to the clouds.yaml entry `cloud`."""
-    import openstack
-    import openstack.exceptions
+    """An authenticated connection to the clouds.yaml entry `cloud` (see scs_testbed.cloud)."""
+    from scs_testbed.cloud import connect
 
-    try:
-        return openstack.connect(cloud=cloud)
-    except openstack.exceptions.ConfigException as error:
-        raise InputError(
-            f"cloud {cloud!r} is not in clouds.yaml: {error}",
-            hint="check OS_CLIENT_CONFIG_FILE or ~/.config/openstack/clouds.yaml",
-        ) from error
+    return connect(cloud)
 
 
 def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
     """The server's console output (the last `length` lines, or all)."""
     import openstack.exceptions
 
+    from scs_testbed.cloud import cloud_calls
+
     try:
-        server = cloud.compute.get_server(server_id)
-        output = cloud.compute.get_server_console_output(server, length=length)
+        with cloud_calls(cloud):
+            server = cloud.compute.get_server(server_id)
+            output = cloud.compute.get_server_console_output(server, length=length)
     except openstack.exceptions.ResourceNotFound as error:
         raise RemoteError(
             f"server {server_id} does not exist (any more)",
             hint="the testbed may have been destroyed; see scs-testbed status",
         ) from error
     except openstack.exceptions.SDKException as error:
-        raise RemoteError(f"cannot read the console of server {server_id}: {error}") from error
+        raise RemoteError(
+            f"cannot read the console of server {server_id}: {redact(str(error))}"
+        ) from error
     if isinstance(output, dict):
         return str(output.get("output") or "")
     return str(output or "")
