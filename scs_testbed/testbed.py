@@ -581,7 +581,7 @@ def list_testbeds() -> list[dict[str, Any]]:
 
 def cloud_status(workspace: Workspace) -> dict[str, Any]:
     """Outputs plus what the cloud says about the testbed's servers, volumes and floating IP."""
-    from scs_testbed.cloud import connect
+    from scs_testbed.cloud import cloud_calls, connect
     from scs_testbed.discover import find_resources
 
     meta = workspace.read_meta("cloud", "prefix")
@@ -589,6 +589,26 @@ def cloud_status(workspace: Workspace) -> dict[str, Any]:
     conn = connect(str(meta["cloud"]))
     found = find_resources(conn, str(meta["prefix"]))
     servers, volumes, ips = [], [], []
+    with cloud_calls(conn):  # a hanging endpoint becomes an error that names it
+        _describe_found(conn, found, servers, volumes, ips)
+    counts: dict[str, int] = {}
+    for item in found:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return {
+        "name": workspace.name,
+        **{k: meta.get(k) for k in ("environment", "cloud", "prefix", "state", "created")},
+        "outputs": outputs,
+        "servers": sorted(servers, key=lambda s: s["name"]),
+        "volumes": sorted(volumes, key=lambda v: v["name"]),
+        "floating_ips": ips,
+        "resource_counts": counts,
+    }
+
+
+def _describe_found(
+    conn: Any, found: list[Any], servers: list[Any], volumes: list[Any], ips: list[Any]
+) -> None:
+    """Fill servers, volumes and floating IPs with what the cloud says about each found item."""
     for item in found:
         if item.kind == "server":
             server = conn.compute.get_server(item.id)
@@ -614,15 +634,3 @@ def cloud_status(workspace: Workspace) -> dict[str, Any]:
                     "fixed_ip": ip.fixed_ip_address,
                 }
             )
-    counts: dict[str, int] = {}
-    for item in found:
-        counts[item.kind] = counts.get(item.kind, 0) + 1
-    return {
-        "name": workspace.name,
-        **{k: meta.get(k) for k in ("environment", "cloud", "prefix", "state", "created")},
-        "outputs": outputs,
-        "servers": sorted(servers, key=lambda s: s["name"]),
-        "volumes": sorted(volumes, key=lambda v: v["name"]),
-        "floating_ips": ips,
-        "resource_counts": counts,
-    }

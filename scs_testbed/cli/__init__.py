@@ -45,6 +45,9 @@ def _root(
     ),
 ) -> None:
     """Put a Sovereign Cloud Stack (SCS) testbed onto any OpenStack cloud."""
+    from scs_testbed.redact import install_log_redaction
+
+    install_log_redaction()  # before anything logs: records of every logger are masked
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
         for handler in logging.getLogger().handlers:  # debug logs carry URLs, argv, bodies

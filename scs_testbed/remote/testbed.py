@@ -6,7 +6,7 @@ The lifecycle calls `prepare_access` after a successful apply; the access comman
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,12 +71,23 @@ def pin_host_keys(
     )
 
 
+def _recorded_variables(workspace: Workspace) -> dict[str, Any]:
+    """The testbed's terraform.tfvars.json ({} when absent); damage is an error naming it."""
+    from scs_testbed.workspace import read_json_record
+
+    if not os.path.lexists(workspace.tfvars_file):
+        return {}
+    return read_json_record(
+        workspace.tfvars_file,
+        hint="it is rewritten by the next deploy: scs-testbed deploy "
+        f"--name {workspace.name} -e ENV",
+        types={"cloud_provider": str, "deploy_mode": str},
+    )
+
+
 def cloud_name(workspace: Workspace) -> str:
     """The clouds.yaml entry the testbed was deployed to."""
-    try:
-        tfvars = json.loads(workspace.tfvars_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        tfvars = {}
+    tfvars = _recorded_variables(workspace)
     cloud = tfvars.get("cloud_provider") or workspace.read_meta().get("cloud")
     if not cloud:
         raise InputError(
@@ -88,10 +99,7 @@ def cloud_name(workspace: Workspace) -> str:
 
 def deploy_mode(workspace: Workspace) -> str:
     """The testbed's deploy_mode (what the bootstrap builds); `full` when not recorded."""
-    try:
-        tfvars = json.loads(workspace.tfvars_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        tfvars = {}
+    tfvars = _recorded_variables(workspace)
     return str(tfvars.get("deploy_mode") or workspace.read_meta().get("deploy_mode") or "full")
 
 
