@@ -20,7 +20,13 @@ from scs_testbed.workspace import Workspace
 
 APPLY_START = '{"type":"apply_start","hook":{"resource":{"addr":"x"},"action":"create"}}'
 ERROR = '{"type":"diagnostic","diagnostic":{"severity":"error","summary":"no route to cloud"}}'
-STATE = '{"version":4,"resources":[{"mode":"managed","type":"t","name":"n","instances":[{}]}]}'
+STATE = (  # what verify_applied looks for: the manager and its floating IP in the module
+    '{"version":4,"resources":['
+    '{"module":"module.testbed","mode":"managed","type":"openstack_compute_instance_v2",'
+    '"name":"manager","instances":[{}]},'
+    '{"module":"module.testbed","mode":"managed","type":"openstack_networking_floatingip_v2",'
+    '"name":"manager","instances":[{}]}]}'
+)
 
 
 def fake_terraform(tmp_path: Path) -> Path:
@@ -36,8 +42,9 @@ def fake_terraform(tmp_path: Path) -> Path:
         f"here={here}\n"
         'cmd="$1"\n'
         'case "$cmd" in\n'
-        '  version) echo \'{"terraform_version":"1.9.0","platform":"linux_amd64"}\';'
-        " exit 0;;\n"
+        '  version) if [ "$2" = -json ]; then'
+        ' echo \'{"terraform_version":"1.9.0","platform":"linux_amd64"}\';'
+        " else echo 'Terraform v1.9.0'; fi; exit 0;;\n"
         '  output) echo \'{"manager_address":{"value":"203.0.113.7"},'
         '"image_user":{"value":"ubuntu"}}\'; exit 0;;\n'
         "esac\n"
