@@ -72,6 +72,9 @@ def terraform_command() -> str | None:
 def missing_cli(kind: str) -> str | None:
     """Why the terraform tier cannot run under `kind` (opentofu or terraform), or None."""
     if terraform_clis()[kind] is not None:
+        host = PROVIDER_SOURCES[0 if kind == "terraform" else 1].split("/")[0]
+        if not any((provider_mirror() / host).glob("*/*/*/*/terraform-provider-openstack*")):
+            return f"the provider mirror has no {host} tree (tests/tools/build-provider)"
         return None
     if kind == "opentofu":
         return "no OpenTofu CLI (tests/tools/build-tofu, or set SCS_TESTBED_TEST_TOFU)"
