@@ -168,7 +168,9 @@ def test_deploy_and_destroy_with_opentofu(
     cleanup.append(name)
     env = dict(lifecycle_env)
     env.pop("SCS_TESTBED_TERRAFORM")  # --terraform names the binary, as a user would
-    done = cli("deploy", "-e", "local", "--name", name, "--nodes", "1", "--terraform", tofu, env=env)
+    done = cli(
+        "deploy", "-e", "local", "--name", name, "--nodes", "1", "--terraform", tofu, env=env
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     state = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name
     assert json.loads((state / "testbed.json").read_text())["terraform"] == tofu

@@ -1,0 +1,100 @@
+"""The local cloud's host layer boots a real Debian image as an nspawn container.
+
+Real cloud-init reads the config drive, real sshd answers on the floating IP from the host
+(DNAT in the network's namespace), the console carries the host keys, and delete leaves no
+process, mount, veth, namespace, route or udev stub behind. Needs root (netns tier) and the
+cached image (built on first use: a few minutes).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scs_testbed.localcloud import Layout, image
+from scs_testbed.remote import hostkeys
+from tests.netns import containers
+
+BOOT_TIMEOUT = 180.0  # 2 shared cores: cloud-init's modules:final takes seconds to tens
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> Path:
+    if not (shutil.which("systemd-nspawn") and shutil.which("debootstrap")):
+        pytest.fail("systemd-nspawn/debootstrap missing (.ci/run installs them for this tier)")
+    return image.ensure_image(Layout.default()).rootfs
+
+
+@pytest.fixture
+def cloud(rootfs: Path, tmp_path: Path) -> Iterator[containers.Cloud]:
+    with containers.cloud(tmp_path / "cloud", rootfs) as made:
+        yield made
+
+
+def _ssh(cloud: containers.Cloud, server: containers.Booted, keys: list[hostkeys.HostKey]):  # type: ignore[no-untyped-def]
+    """A paramiko client to the server's floating IP that trusts only the console's keys."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    assert server.floating
+    for key in keys:
+        blob = base64.b64decode(key.blob)
+        pkey = paramiko.PKey.from_type_string(key.key_type, blob)
+        client.get_host_keys().add(server.floating, key.key_type, pkey)
+    client.connect(
+        server.floating,
+        username=containers.DEFAULT_USER,
+        key_filename=str(cloud.host.state_dir.parent / "id_ed25519"),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    return client
+
+
+def test_boot_ssh_reboot_delete(cloud: containers.Cloud) -> None:
+    host = cloud.host
+    server = cloud.create("scs-test-mgr", "192.168.16.5", containers.random_floating())
+    host.start(server.uuid)
+
+    containers.wait_until(cloud.marker(server).exists, BOOT_TIMEOUT, "the user_data's file")
+    console = lambda: host.console_output(server.uuid).decode(errors="replace")  # noqa: E731
+    containers.wait_until(
+        lambda: hostkeys.END_MARKER in console(), BOOT_TIMEOUT, "host keys on the console"
+    )
+    keys = hostkeys.parse_console_host_keys(console())
+    assert {key.key_type for key in keys} >= {"ssh-ed25519"}
+    on_disk = (host.server_dir(server.uuid) / "upper/etc/ssh/ssh_host_ed25519_key.pub").read_text()
+    assert any(key.blob in on_disk for key in keys)
+
+    assert server.floating
+    containers.wait_until(
+        lambda: containers.tcp_banner(server.floating or "").startswith(b"SSH-2.0"),
+        BOOT_TIMEOUT,
+        "sshd on the floating IP",
+    )
+    client = _ssh(cloud, server, keys)
+    try:
+        _, out, _ = client.exec_command(f"hostname; cat {containers.MARKER}")
+        assert out.read().decode().split() == ["scs-test-mgr", "scs-test-mgr", "runcmd-done"]
+    finally:
+        client.close()
+
+    # reboot: same disk (host keys kept), sshd back on the floating IP
+    host.reboot(server.uuid, timeout=30)
+    assert host.is_running(server.uuid)
+    containers.wait_until(
+        lambda: containers.tcp_banner(server.floating or "").startswith(b"SSH-2.0"),
+        BOOT_TIMEOUT,
+        "sshd after the reboot",
+    )
+    _ssh(cloud, server, keys).close()
+
+    stubs = server.udev_stubs(host)
+    host.delete(server.uuid, timeout=30)
+    assert containers.leftovers(cloud, [server], stubs) == []
