@@ -88,6 +88,12 @@ def cached_rootfs(layout: Layout) -> Path | None:
     return root if (root / MANIFEST).is_file() else None
 
 
+def manifest(rootfs: Path) -> dict[str, object]:
+    """What the image was built from, and how long the build took."""
+    data: dict[str, object] = json.loads((rootfs / MANIFEST).read_text())
+    return data
+
+
 def host_mirror(sources: Path = Path("/etc/apt")) -> str | None:
     """The Debian mirror this machine's own apt uses (deb822 or one-line sources)."""
     files = [*sorted(sources.glob("sources.list.d/*.sources")), sources / "sources.list"]
@@ -138,23 +144,20 @@ def ensure_image(layout: Layout, *, rebuild: bool = False) -> Image:
     rootfs = build / "rootfs"
     ui.info(f"building the server image (debootstrap {SUITE}, a few minutes) in {final}")
     mirror = debian_mirror()
-    _check(
-        runner.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(rootfs),
-                mirror,
-            ]
-        ),
-        "debootstrap failed",
-    )
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE]
+    bootstrapped = runner.run([*argv, str(rootfs), mirror])
+    # debootstrap cannot resolve virtual packages (cloud-init needs python3-cffi-backend-api-*)
+    # and exits 1 with them unconfigured; apt-get -f install in _fix_up finishes the job.
+    if not bootstrapped.ok and not (rootfs / "usr/bin/apt-get").exists():
+        _check(bootstrapped, "debootstrap failed")
     _fix_up(rootfs, mirror)
-    (rootfs / MANIFEST).write_text(
-        json.dumps({"suite": SUITE, "packages": list(PACKAGES), "fixup": FIXUP_VERSION}) + "\n"
-    )
+    manifest = {
+        "suite": SUITE,
+        "packages": list(PACKAGES),
+        "fixup": FIXUP_VERSION,
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    (rootfs / MANIFEST).write_text(json.dumps(manifest) + "\n")
     # Servers booted from an older build keep their lower directory until they are deleted.
     old = layout.images / f".old-{key}"
     shutil.rmtree(old, ignore_errors=True)
@@ -167,7 +170,6 @@ def ensure_image(layout: Layout, *, rebuild: bool = False) -> Image:
 def _fix_up(rootfs: Path, mirror: str) -> None:
     """Make the debootstrapped tree a cloud image (see reference/boot/NOTES.md)."""
     env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    # debootstrap cannot resolve cloud-init's python3-cffi-backend: apt finishes the job.
     _check(
         runner.run(["chroot", str(rootfs), "apt-get", "-f", "install", "-y", "-q"], env=env),
         "apt-get -f install in the image failed",
