@@ -54,7 +54,10 @@ LOCALE = "en_US.UTF-8"
 CLOUD_CFG = "datasource_list: [ConfigDrive, None]\n"
 CLOUD_CFG_PATH = "etc/cloud/cloud.cfg.d/90-scs-localcloud.cfg"
 # Bump when the fix-ups below change, so cached images are rebuilt.
-FIXUP_VERSION = 1
+FIXUP_VERSION = 2
+# cloud-init configures the NIC with ifupdown; networkd-wait-online would hold boot for 2 min
+# waiting for links networkd does not manage.
+MASKED_UNITS = ("systemd-networkd.service", "systemd-networkd-wait-online.service")
 MANIFEST = "scs-image.json"
 
 
@@ -184,6 +187,10 @@ def _fix_up(rootfs: Path, mirror: str) -> None:
     cloud_cfg = rootfs / CLOUD_CFG_PATH
     cloud_cfg.parent.mkdir(parents=True, exist_ok=True)
     cloud_cfg.write_text(CLOUD_CFG)
+    for unit in MASKED_UNITS:
+        mask = rootfs / "etc/systemd/system" / unit
+        mask.unlink(missing_ok=True)
+        mask.symlink_to("/dev/null")
     (rootfs / "etc/apt/sources.list").write_text(f"deb {mirror} {SUITE} main\n")
     # Every server must create its own host keys and machine identity on first boot.
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):

@@ -112,9 +112,9 @@ class Cloud:
             "services": [],
         }
         drive = {
-            "meta_data.json": json.dumps(meta).encode(),
-            "network_data.json": json.dumps(network_data).encode(),
-            "user_data": USER_DATA.format(hostname=hostname).encode(),
+            "openstack/latest/meta_data.json": json.dumps(meta).encode(),
+            "openstack/latest/network_data.json": json.dumps(network_data).encode(),
+            "openstack/latest/user_data": USER_DATA.format(hostname=hostname).encode(),
         }
         self.host.create(nspawn.Server(server_id, (port,), drive))
         if floating:

@@ -98,3 +98,41 @@ def test_boot_ssh_reboot_delete(cloud: containers.Cloud) -> None:
     stubs = server.udev_stubs(host)
     host.delete(server.uuid, timeout=30)
     assert containers.leftovers(cloud, [server], stubs) == []
+
+
+def test_two_clouds_side_by_side_then_stop_all(rootfs: Path, tmp_path: Path) -> None:
+    """Same CIDR, same fixed IP, two networks: no clash; stop_all leaves no namespace."""
+    with (
+        containers.cloud(tmp_path / "a", rootfs) as a,
+        containers.cloud(tmp_path / "b", rootfs) as b,
+    ):
+        servers = [
+            (cloud, cloud.create(name, "192.168.16.5", containers.random_floating()))
+            for cloud, name in ((a, "scs-test-a"), (b, "scs-test-b"))
+        ]
+        for cloud, server in servers:
+            cloud.host.start(server.uuid)
+        for cloud, server in servers:
+            containers.wait_until(cloud.marker(server).exists, BOOT_TIMEOUT, "user_data")
+            containers.wait_until(
+                lambda cloud=cloud, server=server: (
+                    hostkeys.END_MARKER
+                    in cloud.host.console_output(server.uuid).decode(errors="replace")
+                ),
+                BOOT_TIMEOUT,
+                "host keys",
+            )
+            console = cloud.host.console_output(server.uuid).decode(errors="replace")
+            client = _ssh(cloud, server, hostkeys.parse_console_host_keys(console))
+            try:
+                _, out, _ = client.exec_command("hostname")
+                assert out.read().decode().strip() == server.hostname
+            finally:
+                client.close()
+        stubs = [stub for cloud, server in servers for stub in server.udev_stubs(cloud.host)]
+        for cloud, _ in servers:
+            cloud.host.stop_all(timeout=30)
+        for cloud, server in servers:
+            assert not cloud.host.is_running(server.uuid)
+            left = containers.leftovers(cloud, [server], stubs)
+            assert left == [f"server dir {server.uuid}"]  # stop_all keeps the disks

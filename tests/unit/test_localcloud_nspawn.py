@@ -33,11 +33,12 @@ def test_link_names_fit_the_kernel_and_differ_per_port_and_network() -> None:
 
 def test_create_writes_the_config_drive_into_the_upper_layer(tmp_path: Path) -> None:
     host = nspawn.Host(tmp_path, tmp_path / "rootfs")
-    server = _server({"user_data": b"#cloud-config\n", "meta_data.json": b"{}"})
+    drive = {"openstack/latest/user_data": b"#cloud-config\n", "ec2/latest/meta-data.json": b"{}"}
+    server = _server(drive)
     host.create(server)
     seed = host.server_dir(server.uuid) / "upper" / nspawn.SEED
-    assert (seed / "user_data").read_bytes() == b"#cloud-config\n"
-    assert (seed / "meta_data.json").read_bytes() == b"{}"
+    assert (seed / "openstack/latest/user_data").read_bytes() == b"#cloud-config\n"
+    assert (seed / "ec2/latest/meta-data.json").read_bytes() == b"{}"
     assert host.server_uuids() == [server.uuid]
     assert host._read_record(server.uuid).ports == server.ports
     assert not host.is_running(server.uuid)

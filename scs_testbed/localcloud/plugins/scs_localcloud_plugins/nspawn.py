@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 NSPAWN = "systemd-nspawn"
-SEED = "var/lib/cloud/seed/config_drive/openstack/latest"
+SEED = "var/lib/cloud/seed/config_drive"  # cloud-init reads a config drive here too
 CONSOLE_BYTES = 100 * 1024  # what nova's console API returns at most
 TRANSFER_NET = ipaddress.ip_network("100.96.0.0/12")  # host <-> namespace /30 links
 UDEV_DATA = Path("/run/udev/data")
@@ -93,7 +93,11 @@ class Port:
 
 @dataclass(frozen=True)
 class Server:
-    """One server: its UUID, ports and config-drive content (path under latest/ -> bytes)."""
+    """One server: its UUID, ports and config-drive content.
+
+    `config_drive` maps paths inside the drive (`openstack/latest/meta_data.json`, as nova's
+    InstanceMetadata.metadata_for_config_drive yields them) to their content.
+    """
 
     uuid: str
     ports: tuple[Port, ...]
