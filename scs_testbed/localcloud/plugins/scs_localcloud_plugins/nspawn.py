@@ -336,12 +336,16 @@ class Host:
                     self._remove_network(network)
 
     def stop_all(self, timeout: float = 30.0) -> None:
-        """Power off every server and remove every network namespace (servers' disks stay)."""
+        """Power off every server and remove every network namespace.
+
+        Disks and records stay (floating IPs included), so `start` brings a server back as it
+        was; `delete` removes what is left.
+        """
         for uuid in self.server_uuids():
             self.stop(uuid, timeout)
         with self._locked():
             for path in sorted((self.state_dir / "networks").glob("*.json")):
-                self._remove_network(_load_network(path))
+                self._remove_network(_load_network(path), keep_record=True)
 
     def server_uuids(self) -> list[str]:
         base = self.state_dir / "servers"
