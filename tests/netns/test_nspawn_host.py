@@ -136,3 +136,21 @@ def test_two_clouds_side_by_side_then_stop_all(rootfs: Path, tmp_path: Path) -> 
             assert not cloud.host.is_running(server.uuid)
             left = containers.leftovers(cloud, [server], stubs)
             assert left == [f"server dir {server.uuid}"]  # stop_all keeps the disks
+
+
+def test_delete_after_a_crash_cleans_up(cloud: containers.Cloud) -> None:
+    """nspawn killed with SIGKILL (as in a crash of nova-compute's host): delete still cleans."""
+    import os
+    import signal
+
+    host = cloud.host
+    server = cloud.create("scs-test-crash", "192.168.16.7")
+    pid = host.start(server.uuid)
+    containers.wait_until(cloud.marker(server).exists, BOOT_TIMEOUT, "user_data")
+    stubs = server.udev_stubs(host)
+    os.kill(pid, signal.SIGKILL)  # our own child, by its PID
+    containers.wait_until(lambda: not host.is_running(server.uuid), 30, "nspawn gone")
+    host.delete(server.uuid, timeout=10)
+    containers.wait_until(
+        lambda: containers.leftovers(cloud, [server], stubs) == [], 30, "the container's end"
+    )
