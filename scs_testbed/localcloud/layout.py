@@ -77,6 +77,16 @@ class Layout:
         return self.data / "steps"
 
     @property
+    def images(self) -> Path:
+        """Cached server root filesystems, one directory per package list (image.py)."""
+        return self.root / "images"
+
+    @property
+    def servers(self) -> Path:
+        """Per-server overlays, config drives and console logs of booted servers."""
+        return self.root / "servers"
+
+    @property
     def secrets_file(self) -> Path:
         return self.root / "secrets.json"
 

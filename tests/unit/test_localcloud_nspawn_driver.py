@@ -1,0 +1,42 @@
+"""The nova driver's glue, run in the local cloud's venv (where nova lives): VIFs -> ports."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from scs_testbed.localcloud import Layout
+from scs_testbed.localcloud.install import plugins_dir
+
+SCRIPT = """
+from nova.network import model
+from nova.virt import fake
+from scs_localcloud_plugins import nspawn_driver as d
+gateway = model.IP(address="192.168.16.1", type="gateway")
+subnet = model.Subnet(cidr="192.168.16.0/20", version=4, gateway=gateway,
+                      ips=[model.FixedIP(address="192.168.16.5")])
+vif = model.VIF(id="port-1", address="fa:16:3e:00:00:05",
+                network=model.Network(id="net-1", subnets=[subnet]))
+(port,) = d.ports_of(model.NetworkInfo([vif]))
+assert (port.id, port.mac, port.address) == ("port-1", "fa:16:3e:00:00:05", "192.168.16.5")
+assert (port.network.id, port.network.cidr, port.network.gateway) == (
+    "net-1", "192.168.16.0/20", "192.168.16.1")
+assert issubclass(d.NspawnDriver, fake.FakeDriver)
+print("ok")
+"""
+
+
+def test_ports_from_nova_network_info() -> None:
+    python = Layout.default().python
+    if not python.exists():
+        pytest.skip(f"no local cloud venv at {python} (scs-testbed localcloud up installs it)")
+    done = subprocess.run(
+        [str(python), "-c", SCRIPT],
+        env={"PYTHONPATH": str(plugins_dir()), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
