@@ -588,7 +588,9 @@ def cloud_status(workspace: Workspace) -> dict[str, Any]:
     outputs = workspace.read_outputs() if os.path.lexists(workspace.outputs_file) else {}
     conn = connect(str(meta["cloud"]))
     found = find_resources(conn, str(meta["prefix"]))
-    servers, volumes, ips = [], [], []
+    servers: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    ips: list[dict[str, Any]] = []
     with cloud_calls(conn):  # a hanging endpoint becomes an error that names it
         _describe_found(conn, found, servers, volumes, ips)
     counts: dict[str, int] = {}
