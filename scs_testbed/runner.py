@@ -268,15 +268,30 @@ def identity(pid: int) -> str | None:
         return None
 
 
+def may_signal(pid: int) -> bool:
+    """False for PIDs no stop may ever signal: init (<= 1), ourselves, our parent, and
+    members of our process group (the shell's job) other than our own descendants."""
+    if pid <= 1 or pid in (os.getpid(), os.getppid(), os.getpgrp()):
+        return False
+    try:
+        group = os.getpgid(pid)
+    except OSError:  # gone (or not ours to look at)
+        return False
+    return group != os.getpgrp() or pid in descendants(os.getpid())
+
+
 def stop_tree(pid: int, timeout: float = 15.0, also: Sequence[int] = ()) -> bool:
     """SIGTERM `pid`, wait for it and every descendant it had (even setsid'd ones) to exit.
 
     `also` adds processes known from earlier (helpers already re-parented away from `pid`).
     Those still alive after `timeout` get SIGKILL. Returns True if all ended on SIGTERM.
+    PIDs that `may_signal` refuses are left alone (and not waited for).
     """
     import time
 
-    tree = [pid, *descendants(pid), *also]
+    if not may_signal(pid):
+        return False
+    tree = [p for p in dict.fromkeys([pid, *descendants(pid), *also]) if may_signal(p)]
     with suppress(ProcessLookupError):
         if alive(pid):
             os.kill(pid, signal.SIGTERM)

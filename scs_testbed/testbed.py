@@ -26,6 +26,8 @@ from scs_testbed.workspace import (
     Workspace,
     check_name,
     list_workspaces,
+    locked,
+    refuse_symlinked,
     write_atomic,
 )
 
@@ -309,10 +311,10 @@ def check(target: Target, terraform: str | None = None) -> PreflightReport:
 
 
 def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult:
-    """Write the workspace, init and plan (saved as tfplan)."""
+    """Write the workspace, init and plan (saved as tfplan); holds the testbed's lock."""
     binary = find_terraform(terraform)
     assert binary is not None
-    with records_kept_on_failure(target.workspace):
+    with locked(target.workspace, "plan"), records_kept_on_failure(target.workspace):
         runner = write_workspace(target, binary)
         reporter.step("terraform init")
         runner.init()
@@ -357,7 +359,32 @@ def deploy(
     retry_delays: tuple[float, ...] = RETRY_DELAYS,
     parallelism: int | None = None,
 ) -> dict[str, Any]:
-    """Preflight, then init + apply with retries of transient errors; returns the outputs."""
+    """Preflight, then init + apply with retries of transient errors; returns the outputs.
+
+    The testbed's lock is held throughout: a destroy (or another deploy) of it is refused.
+    """
+    with locked(target.workspace, "deploy"):
+        return _deploy(
+            target,
+            terraform,
+            reporter,
+            skip_check=skip_check,
+            destroy_on_failure=destroy_on_failure,
+            retry_delays=retry_delays,
+            parallelism=parallelism,
+        )
+
+
+def _deploy(
+    target: Target,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    skip_check: bool,
+    destroy_on_failure: bool,
+    retry_delays: tuple[float, ...],
+    parallelism: int | None,
+) -> dict[str, Any]:
     binary = find_terraform(terraform)
     assert binary is not None
     workspace = target.workspace
@@ -480,8 +507,23 @@ def destroy(
     """terraform destroy, then make sure nothing with the testbed's names is left.
 
     The recorded state changes only once destruction has really begun: a cloud that cannot be
-    reached (or a damaged record) leaves the testbed exactly as it was.
+    reached (or a damaged record) leaves the testbed exactly as it was. The testbed's lock is
+    held throughout, so a recorded "deploying" means no deploy runs any more.
     """
+    with locked(workspace, "destroy"):
+        return _destroy(
+            workspace, terraform, reporter, force_cleanup=force_cleanup, retry_delays=retry_delays
+        )
+
+
+def _destroy(
+    workspace: Workspace,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    force_cleanup: bool,
+    retry_delays: tuple[float, ...],
+) -> DestroyResult:
     from scs_testbed.cloud import connect
     from scs_testbed.discover import delete_resources, find_resources
 
@@ -541,8 +583,28 @@ def destroy(
             details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
             hint=f"remove them with: scs-testbed destroy {workspace.name} --force-cleanup",
         )
-    shutil.rmtree(workspace.path, ignore_errors=True)
+    remove_workspace(workspace)
     return DestroyResult(len(leftovers) + removed, removed)
+
+
+def remove_workspace(workspace: Workspace) -> None:
+    """Remove the destroyed testbed's directory; an error (exit 2) if anything stays."""
+    problems: list[str] = []
+
+    def note(_function: Any, path: str, error: Any) -> None:
+        problems.append(f"{path}: {getattr(error, 'strerror', None) or error}")
+
+    if workspace.path.is_symlink():  # never follow it: rmtree would refuse, unlink hides it
+        problems.append(f"{workspace.path}: is a symbolic link")
+    else:
+        shutil.rmtree(workspace.path, onerror=note)
+    if problems or os.path.lexists(workspace.path):
+        raise InputError(
+            f"testbed {workspace.name}: its resources are gone from the cloud, but its directory "
+            f"{workspace.path} could not be removed",
+            details=problems[:5],
+            hint="remove it by hand (check its permissions first)",
+        )
 
 
 def _flag() -> Any:
@@ -560,6 +622,7 @@ def list_testbeds() -> list[dict[str, Any]]:
     for workspace in list_workspaces():
         path = os.fspath(workspace.path)
         try:
+            refuse_symlinked(workspace)
             meta = workspace.read_meta("environment", "cloud", "prefix")
             count = sum(len(r.get("instances", [])) for r in workspace.read_state_resources())
             if os.path.lexists(workspace.outputs_file):

@@ -9,12 +9,15 @@ way out, never a traceback.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import stat
 import tempfile
-from contextlib import suppress
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -371,6 +374,99 @@ def read_state_resources(path: Path, hint: str | None = None) -> list[dict[str, 
     return [r for r in resources if r.get("mode") == "managed"]
 
 
+# ----------------------------------------------------------------------- one writer at a time
+
+BUSY_FILE = ".busy"  # who holds the lock: {"command", "pid"}; exists only while it is held
+_held: dict[str, int] = {}  # workspace path -> nesting depth (deploy calls destroy inside)
+_held_lock = threading.Lock()
+
+
+class Busy(InputError):
+    """Another scs-testbed process is working on this testbed (holds its lock)."""
+
+
+def refuse_symlinked(workspace: Workspace) -> None:
+    """A workspace directory that is a symbolic link is not ours to write into or remove."""
+    if workspace.path.is_symlink():
+        raise DamagedRecord(
+            workspace.path,
+            "is a symbolic link, not a directory of scs-testbed",
+            f"remove the link ({workspace.path}) and check where it points; "
+            "scs-testbed never writes through one",
+        )
+
+
+@contextmanager
+def locked(workspace: Workspace, command: str) -> Iterator[None]:
+    """Hold the testbed's lock for a command that changes it; Busy (exit 2) when taken.
+
+    The lock is flock(2) on the workspace directory itself: no lock file is left behind, the
+    kernel drops it when the holder dies, and it works for a new testbed too (its directory
+    is created here and removed again when the command leaves no record). Nested use in
+    one process (deploy --destroy-on-failure calling destroy) is a no-op.
+    """
+    key = os.fspath(workspace.path)
+    with _held_lock:
+        if key in _held:
+            _held[key] += 1
+            nested = True
+        else:
+            nested = False
+    if nested:
+        try:
+            yield
+        finally:
+            with _held_lock:
+                _held[key] -= 1
+        return
+    refuse_symlinked(workspace)
+    created: list[Path] = []
+    if not workspace.path.is_dir():
+        root = state_root()
+        for directory in (root, root / "testbeds", workspace.path):
+            if not directory.is_dir():
+                created.append(directory)
+        workspace.create()
+    fd = os.open(workspace.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(workspace)
+            raise Busy(
+                f"testbed {workspace.name} is busy: {holder} is working on it",
+                hint="wait for it to finish (or stop it), then try again",
+            ) from None
+        busy = workspace.path / BUSY_FILE
+        with _held_lock:
+            _held[key] = 1
+        try:
+            with suppress(OSError):
+                write_atomic(busy, json.dumps({"command": command, "pid": os.getpid()}) + "\n")
+            yield
+        finally:
+            with _held_lock:
+                _held.pop(key, None)
+            with suppress(OSError):
+                busy.unlink()
+            # a new testbed that got no record leaves nothing behind (not even empty parents)
+            if created and not workspace.exists:
+                for directory in reversed(created):
+                    with suppress(OSError):
+                        directory.rmdir()
+    finally:
+        os.close(fd)
+
+
+def _holder(workspace: Workspace) -> str:
+    """`deploy (PID 123)` from the holder's note, or a vaguer phrase when there is none."""
+    try:
+        note = read_json_record(workspace.path / BUSY_FILE, "", types={"command": str})
+        return f"{note.get('command') or 'another command'} (PID {int(note['pid'])})"
+    except (InputError, KeyError, TypeError, ValueError):
+        return "another scs-testbed command"
+
+
 def list_workspaces() -> list[Workspace]:
     """Every testbed directory with a record (damaged ones included: the reader tells)."""
     base = state_root() / "testbeds"
@@ -390,6 +486,7 @@ def find_workspace(name: str | None, environment: str | None = None) -> Workspac
     over damaged records (their environment is unknown).
     """
     workspace = _find_workspace(name, environment)
+    refuse_symlinked(workspace)
     workspace.read_meta()
     return workspace
 

@@ -81,7 +81,7 @@ INTERRUPTED_LEAVES = {
     "`scs-testbed destroy` again to finish",
     "plan": "nothing was created in the cloud",
     "watch": "the testbed itself is not affected; `scs-testbed watch` follows it again",
-    "tunnel": "the tunnel was stopped",
+    "tunnel": "if a tunnel still runs, `scs-testbed tunnel --stop` stops it",
     "localcloud": "the local cloud may be partly started or stopped: "
     "`scs-testbed localcloud status` shows which services run",
 }

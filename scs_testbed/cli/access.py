@@ -109,12 +109,13 @@ def tunnel(
     """Route the testbed's networks through the manager (sshuttle) and list web interfaces."""
     from scs_testbed.remote import testbed
     from scs_testbed.remote import tunnel as core
-    from scs_testbed.workspace import find_workspace
+    from scs_testbed.workspace import find_workspace, locked
 
     workspace = find_workspace(name)
     pid_file, log_file = workspace.path / "tunnel.pid", workspace.log_dir / "tunnel.log"
     if stop:
-        pid = core.stop_tunnel(pid_file)
+        with locked(workspace, "tunnel --stop"):
+            pid = core.stop_tunnel(pid_file)
         ui.info(f"tunnel stopped (PID {pid})" if pid else "no tunnel is running")
         return
     outputs = workspace.read_outputs()
@@ -122,7 +123,8 @@ def tunnel(
         testbed.write_ssh_config(workspace, outputs)
     cidr = testbed.management_cidr(outputs)
     spec = core.TunnelSpec(workspace.ssh_config, "manager", [cidr], method)
-    pid = core.start_tunnel(spec, pid_file, log_file, ready_timeout, detach=background)
+    with locked(workspace, "tunnel"):  # only while it writes tunnel.pid
+        pid = core.start_tunnel(spec, pid_file, log_file, ready_timeout, detach=background)
     rows = core.web_interfaces(
         cidr, testbed.deploy_mode(workspace), testbed.interface_overrides(outputs)
     )

@@ -22,7 +22,7 @@ from scs_testbed.remote.hostkeys import (
     write_private,
 )
 from scs_testbed.remote.ssh import SshTarget
-from scs_testbed.workspace import Workspace
+from scs_testbed.workspace import Workspace, locked
 
 if TYPE_CHECKING:
     from scs_testbed.remote.watch import WatchOptions, WatchResult
@@ -51,7 +51,8 @@ def write_ssh_config(workspace: Workspace, outputs: Mapping[str, Any] | None = N
         header=f"scs-testbed {workspace.name}: generated, rewritten by every deploy.\n"
         f"Use: ssh -F {workspace.ssh_config} manager",
     )
-    write_private(workspace.ssh_config, text)
+    with locked(workspace, "ssh setup"):
+        write_private(workspace.ssh_config, text)
     return workspace.ssh_config
 
 
@@ -65,10 +66,11 @@ def pin_host_keys(
     unknown = sorted(set(keys_by_host) - set(addresses))
     if unknown:
         raise InputError(f"unknown hosts {', '.join(unknown)}")
-    write_known_hosts(
-        workspace.known_hosts,
-        {known_hosts_name(addresses[alias]): keys for alias, keys in keys_by_host.items()},
-    )
+    with locked(workspace, "host key pinning"):
+        write_known_hosts(
+            workspace.known_hosts,
+            {known_hosts_name(addresses[alias]): keys for alias, keys in keys_by_host.items()},
+        )
 
 
 def _recorded_variables(workspace: Workspace) -> dict[str, Any]:

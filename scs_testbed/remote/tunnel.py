@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -18,6 +19,7 @@ import yaml
 
 from scs_testbed import runner
 from scs_testbed.errors import InputError, RemoteError
+from scs_testbed.workspace import DamagedRecord, read_json_record
 
 METHODS = ("auto", "nat", "nft", "tproxy", "pf", "ipfw")
 MODES = ("manager", "ceph", "openstack", "full")
@@ -99,15 +101,31 @@ def start_tunnel(
 
 
 def _recorded(pid_file: Path) -> tuple[int | None, list[int]]:
-    """Main PID and the recorded processes that are still the same processes."""
-    try:
-        data = json.loads(pid_file.read_text(encoding="utf-8"))
-        pid = int(data["pid"])
-        tree = [(int(p["pid"]), p["started"]) for p in data.get("processes", [])]
-    except (OSError, ValueError, KeyError, TypeError):
+    """Main PID and the recorded processes that are verifiably still the same processes.
+
+    The file is read through the validating reader (a FIFO, a huge or garbage file is
+    DamagedRecord, exit 2, never a hang). A PID counts only when its start time matches the
+    one recorded and it is safe to signal (not PID 1, not us, not our process group).
+    """
+    if not os.path.lexists(pid_file):
         return None, []
-    living = [p for p, started in tree if started and runner.identity(p) == started]
-    return pid, living
+    hint = (
+        f"if no sshuttle runs for this testbed, remove {pid_file}; "
+        "otherwise stop that sshuttle by hand"
+    )
+    types: dict[str, type | tuple[type, ...]] = {"pid": int, "processes": list}
+    data = read_json_record(pid_file, hint, types=types, required=("pid",))
+    tree: list[tuple[int, str]] = []
+    for entry in data.get("processes") or []:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("pid"), int)
+            and isinstance(entry.get("started"), str)
+        ):
+            raise DamagedRecord(pid_file, "has a process that is not {pid, started}", hint)
+        tree.append((entry["pid"], entry["started"]))
+    living = [p for p, started in tree if runner.identity(p) == started and runner.may_signal(p)]
+    return int(data["pid"]), living
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -121,9 +139,13 @@ def running_pid(pid_file: Path) -> int | None:
 
 
 def stop_tunnel(pid_file: Path, timeout: float = 15.0) -> int | None:
-    """Stop the tunnel and wait for its firewall helper; return sshuttle's PID or None."""
+    """Stop the tunnel and wait for its firewall helper; return sshuttle's PID or None.
+
+    Only a main PID whose identity was verified is signalled (with its descendants and the
+    verified helpers): a recycled PID in a stale file is left alone.
+    """
     pid, living = _recorded(pid_file)
-    if pid is None or not living:
+    if pid is None or pid not in living:
         pid_file.unlink(missing_ok=True)
         return None
     runner.stop_tree(pid, timeout=timeout, also=[p for p in living if p != pid])

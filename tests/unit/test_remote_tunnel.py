@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,6 +14,7 @@ import pytest
 from scs_testbed import runner
 from scs_testbed.errors import InputError, RemoteError
 from scs_testbed.remote import tunnel
+from scs_testbed.workspace import DamagedRecord
 
 # A stand-in daemon: forks a setsid'd helper (as sshuttle's firewall does), then says READY.
 FAKE_DAEMON = r"""
@@ -84,10 +88,44 @@ def test_start_notified_reports_an_early_exit(tmp_path: Path) -> None:
 
 def test_stale_pid_file_means_no_tunnel(tmp_path: Path) -> None:
     pid_file = tmp_path / "tunnel.pid"
-    pid_file.write_text("999999999\n")
+    pid_file.write_text('{"pid": 999999999, "processes": [{"pid": 999999999, "started": "1"}]}')
     assert tunnel.running_pid(pid_file) is None
     assert not pid_file.exists()
     assert tunnel.stop_tunnel(pid_file) is None
+
+
+def test_stop_never_signals_an_unverified_pid(tmp_path: Path) -> None:
+    """A pid file naming a living process whose start time does not match (PID reuse, or a
+    forged file naming PID 1 or our own process) signals nothing at all."""
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        pid_file = tmp_path / "tunnel.pid"
+        for pid in (victim.pid, 1, os.getpid(), os.getpgrp()):
+            record = {"pid": pid, "processes": [{"pid": pid, "started": "0"}]}
+            pid_file.write_text(json.dumps(record))
+            assert tunnel.stop_tunnel(pid_file, timeout=1) is None
+        # even a correct start time does not make PID 1, us or our group signallable
+        for pid in (1, os.getpid(), os.getpgrp()):
+            started = runner.identity(pid) or ""
+            record = {"pid": pid, "processes": [{"pid": pid, "started": started}]}
+            pid_file.write_text(json.dumps(record))
+            assert tunnel.stop_tunnel(pid_file, timeout=1) is None
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "garbage", "number"])
+def test_a_damaged_pid_file_is_an_error_not_a_hang(tmp_path: Path, kind: str) -> None:
+    pid_file = tmp_path / "tunnel.pid"
+    if kind == "fifo":
+        os.mkfifo(pid_file)
+    else:
+        pid_file.write_text("\x00garbage" if kind == "garbage" else "999999999\n")
+    with pytest.raises(DamagedRecord, match=r"tunnel\.pid") as caught:
+        tunnel.stop_tunnel(pid_file, timeout=1)
+    assert caught.value.exit_code == 2 and "remove" in (caught.value.hint or "")
 
 
 def test_failed_start_shows_the_log_tail(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
