@@ -9,7 +9,6 @@ table of what each auth_type needs. Every problem names the file, the entry and 
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
@@ -20,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scs_testbed.errors import InputError
-from scs_testbed.redact import redact, remember_secret, remember_secrets_in
+from scs_testbed.redact import URL_PASSWORD, redact, remember_secret, remember_secrets_in
 
 CONFIG_VARIABLE = "OS_CLIENT_CONFIG_FILE"
 SECURE_VARIABLE = "OS_CLIENT_SECURE_FILE"
@@ -155,12 +154,19 @@ def check_auth_url(where: str, value: Any) -> str:
     text = str(value).strip()
     shown = redact(text)
     problem = None
+    password = next((m["password"] for m in URL_PASSWORD.finditer(text)), "")
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
     except ValueError as error:
-        problem = str(error)
-    else:
+        # urlsplit's message quotes the "port", which may be a piece of the password
+        problem = "its port is not a number" if "port" in str(error).lower() else "unparsable"
+    if any(c in password for c in "/?#"):
+        problem = (
+            "the password in it contains '/', '?' or '#', which end the host part; "
+            "percent-encode them, or better put the password in auth: password:"
+        )
+    elif problem is None:
         if not parts.scheme or "://" not in text:  # "host:5000/v3" parses as scheme "host"
             problem = "it has no scheme (http:// or https://)"
         elif parts.scheme not in ("http", "https"):
@@ -228,8 +234,8 @@ def _read_clouds(path: Path) -> dict[str, Any]:
             f"{path} is not valid {kind}: {_parse_problem(error)}",
             hint="fix the syntax there" + (tips if kind == "YAML" else ""),
         ) from None
+    _refuse_expansion(path, data)
     remember_secrets_in(data)
-    _remember_url_passwords(data)
     if data is None:
         raise InputError(
             f"{path} is empty",
@@ -259,19 +265,51 @@ def _parse_problem(error: Exception) -> str:
     return redact(f"{problem} at line {line}" if line else str(problem))
 
 
-def _remember_url_passwords(data: Any) -> None:
-    """Register the password of any URL (`https://user:pass@host`) found in the config."""
-    if isinstance(data, dict):
-        for value in data.values():
-            _remember_url_passwords(value)
-    elif isinstance(data, list):
-        for value in data:
-            _remember_url_passwords(value)
-    elif isinstance(data, str) and "@" in data:
-        text = data.strip()
-        with contextlib.suppress(ValueError):  # not a URL after all
-            # a URL without scheme (a mistake reported later) may still carry a password
-            remember_secret(urlsplit(text if "://" in text else "//" + text).password)
+MAX_EXPANDED_NODES = 10_000  # a clouds.yaml with anchors/aliases expanded; real ones: < 500
+
+
+def _refuse_expansion(path: Path, data: Any) -> None:
+    """Refuse a YAML alias bomb or a self-referencing structure (exit 2) before anything walks it.
+
+    PyYAML builds aliases as shared references, so loading is cheap; but openstacksdk copies
+    and merges the entries, expanding every alias: 9 levels of 9 aliases are 9^9 nodes.
+    The expanded size is counted once per distinct node (memoised), cycles are caught.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def problem(message: str) -> InputError:
+        return InputError(
+            f"{path}: {message}",
+            hint="write the entries out without YAML anchors and aliases (&name / *name)",
+        )
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise problem("refers to itself through a YAML alias")
+        active.add(key)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                raise problem(
+                    f"expands to more than {MAX_EXPANDED_NODES} values through YAML aliases "
+                    "(an alias bomb?)"
+                )
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(data)
+    except RecursionError:
+        raise problem("is nested too deeply") from None
 
 
 def _check_auth_type(where: str, auth_type: str) -> None:
