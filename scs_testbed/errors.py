@@ -10,6 +10,7 @@ EXIT_TERRAFORM = 4
 EXIT_REMOTE = 5
 EXIT_SMOKE = 6
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: a cancelled CI job, `kill PID`
 
 
 class TestbedError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -15,6 +16,7 @@ from scs_testbed.cli import access, envs, lifecycle, localcloud
 from scs_testbed.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_UNEXPECTED,
     InputError,
     TestbedError,
@@ -94,12 +96,15 @@ def main() -> None:
     """
     args = sys.argv[1:]
     as_json = "--json" in _options_part(args)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = _invoke(args)
     except TestbedError as error:
         _fail(error, as_json)
     except (typer.Abort, KeyboardInterrupt):
         what = INTERRUPTED_LEAVES.get(_command_name(args), "nothing was changed")
+        if _terminated:
+            _fail(Terminated(f"terminated (SIGTERM): {what}"), as_json)
         _fail(Interrupted(f"interrupted by Ctrl-C: {what}"), as_json)
     except ClickException as error:
         _click_error(error, as_json)
@@ -128,6 +133,23 @@ class Interrupted(TestbedError):
     """Ctrl-C: the user stopped the command."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(Interrupted):
+    """SIGTERM (a cancelled CI job, `kill`): handled as Ctrl-C, exit 143 (128 + 15)."""
+
+    exit_code = EXIT_TERMINATED
+
+
+_terminated: list[int] = []  # set by the SIGTERM handler: which message and exit code
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM is Ctrl-C: the running step gets KeyboardInterrupt, so a Terraform child is
+    sent SIGINT and waited for (runner.stream), the testbed is recorded "interrupted", and
+    nothing is left orphaned. A second SIGTERM interrupts that wait (the child is killed)."""
+    _terminated.append(signum)
+    raise KeyboardInterrupt
 
 
 def _fail(error: TestbedError, as_json: bool) -> NoReturn:

@@ -170,3 +170,59 @@ def test_declined_destroy_destroys_nothing_and_is_not_an_interrupt(
     assert "nothing destroyed: not confirmed" in text
     assert "interrupted" not in text
     assert meta.read_bytes() == before
+
+
+def test_sigterm_during_apply_stops_terraform_records_interrupted_and_exits_143(
+    tmp_path: Path,
+) -> None:
+    """A cancelled CI job sends SIGTERM: Terraform gets SIGINT and is waited for, no orphan."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pids = tmp_path / "tf.pids"
+    terraform = bin_dir / "terraform"
+    terraform.write_text(
+        "#!/bin/bash\n"
+        'case "$1" in\n'
+        '  version) if [ "$2" = -json ]; then echo \'{"terraform_version":"1.9.0",'
+        '"platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}\';'
+        " else echo 'Terraform v1.9.0'; fi; exit 0;;\n"
+        "  apply) echo $$ >> " + str(pids) + "\n"
+        '    echo \'{"type":"apply_start","hook":{"resource":{"addr":"x.y"},"action":"create"}}\'\n'
+        "    sleep 60 & echo $! >> " + str(pids) + "\n"
+        "    trap 'kill $!; echo interrupted-by-sigint; exit 1' INT\n"
+        "    wait $!; exit 0;;\n"
+        "  *) exit 0;;\n"
+        "esac\n"
+    )
+    terraform.chmod(0o755)
+    env = cli_env(tmp_path)
+    argv = ["deploy", "-e", "local", "-o", "cloud_provider=c", "--name", "tb", "--skip-check"]
+    argv += ["--terraform", str(terraform)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scs_testbed", *argv],
+        cwd=tmp_path,
+        env={**env, "TF_PLUGIN_CACHE_DIR": str(tmp_path / "cache")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids.exists() and len(pids.read_text().split()) == 2):  # apply is running
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.2)  # let the stand-in install its trap
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in " ".join(err.split())
+    assert "Traceback" not in out + err
+    for pid in map(int, pids.read_text().split()):  # the stand-in and its child: no orphan
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    meta = json.loads((tmp_path / "state" / "testbeds" / "tb" / "testbed.json").read_text())
+    assert meta["state"] == "interrupted"
