@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs_testbed.errors import InputError, PreflightError
+from scs_testbed.errors import InputError
 from scs_testbed.redact import install_log_redaction, redact
 
 if TYPE_CHECKING:
@@ -171,14 +171,43 @@ def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Time
             f"{error.http_status}",
             hint=f"{reach_hint}; check the project and domain names of the entry",
         ) from error
+    except (ks.InvalidResponse, ValueError, TypeError, KeyError, AttributeError) as error:
+        if not isinstance(error, ks.InvalidResponse) and not _raised_in_client(error):
+            raise  # our own bug: keep the traceback (crash log)
+        raise InputError(
+            f"cloud {cloud!r}: {auth_url} does not answer like an identity service "
+            "(its answer to the token request is not what keystone sends)",
+            hint=f"auth_url must be the identity (keystone) endpoint, usually ending in /v3; "
+            f"{reach_hint}",
+        ) from error
     except ks.ClientException as error:
-        raise PreflightError(f"cloud {cloud!r}: {redact(str(error))}") from error
+        raise InputError(
+            f"cloud {cloud!r}: authentication at {auth_url} failed: {redact(str(error))}",
+            hint=f"{reach_hint}; check the credentials of this entry in {clouds.where}",
+        ) from error
+
+
+class UnexpectedAnswer(Exception):
+    """A cloud call returned something that is not what its API promises (e.g. nothing)."""
+
+
+# Errors of these types count as the cloud's answer when raised inside openstacksdk,
+# keystoneauth, requests or json: a body that is not JSON, or JSON of the wrong shape.
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+_CLIENT_PACKAGES = re.compile(r"[/\\](openstack|keystoneauth1|requests|urllib3|json)[/\\]")
+_SERVICE_IN_PATH = re.compile(r"[/\\]openstack[/\\](?P<service>[a-z_]+)[/\\]v\d")
 
 
 @contextmanager
 def cloud_calls(conn: Any) -> Iterator[None]:
-    """Turn a service endpoint that hangs or cannot be reached into an error naming it."""
+    """Turn what a cloud's services do wrong into one line naming the service (exit 2).
+
+    An endpoint that hangs or cannot be reached, an HTTP error (500, 404 …), a service
+    without supported API versions, a body that is not JSON or JSON of the wrong shape: each
+    becomes an InputError naming the service and its endpoint (redacted), never a traceback.
+    """
     from keystoneauth1 import exceptions as ks
+    from openstack import exceptions as sdk
 
     name = getattr(getattr(conn, "config", None), "name", None)
     cloud = f"cloud {name!r}" if isinstance(name, str) else "the cloud"
@@ -200,6 +229,75 @@ def cloud_calls(conn: Any) -> Iterator[None]:
             hint="the service catalog names an endpoint this machine cannot reach: check your "
             "network (VPN, proxy) or the cloud's interface (interface: public in clouds.yaml)",
         ) from error
+    except (sdk.HttpException, ks.HttpError) as error:
+        status = getattr(error, "status_code", None) or getattr(error, "http_status", None)
+        url = getattr(error, "url", None)
+        where = redact(str(url)) if url else _service_of(error, conn)
+        raise InputError(
+            f"{cloud}: {where} answered HTTP {status or '?'}"
+            + (f" ({_short(error)})" if _short(error) else ""),
+            hint=_SERVICE_HINT,
+        ) from error
+    except (sdk.SDKException, ks.ClientException) as error:  # NotSupported, discovery …
+        raise InputError(
+            f"{cloud}: {_service_of(error, conn)}: {_short(error) or type(error).__name__}",
+            hint=_SERVICE_HINT,
+        ) from error
+    except UnexpectedAnswer as error:
+        raise InputError(
+            f"{cloud}: {_service_of(error, conn)} answered unexpectedly: {error}",
+            hint=_SERVICE_HINT,
+        ) from error
+    except _SHAPE_ERRORS as error:
+        if not _raised_in_client(error):
+            raise  # our own bug: keep the traceback (crash log)
+        raise InputError(
+            f"{cloud}: {_service_of(error, conn)} does not answer like an OpenStack API "
+            f"(the answer is not JSON or has the wrong shape: {type(error).__name__})",
+            hint=_SERVICE_HINT,
+        ) from error
+
+
+_SERVICE_HINT = (
+    "the cloud's service misbehaves (or the catalog points at something else): retry later, "
+    "ask the cloud's operator, or use --debug to see the requests"
+)
+
+
+def _short(error: BaseException) -> str:
+    """The error's message on one line, redacted and cut short (bodies can be long)."""
+    text = " ".join(redact(str(error)).split())
+    return text[:200] + ("…" if len(text) > 200 else "")
+
+
+def _raised_in_client(error: BaseException) -> bool:
+    """True when the innermost frame of the error is in the client libraries (or json)."""
+    tb = error.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return bool(last and _CLIENT_PACKAGES.search(last))
+
+
+def _service_of(error: BaseException, conn: Any) -> str:
+    """`the compute service at URL`, from the openstacksdk frames the error passed through."""
+    service = None
+    tb = error.__traceback__
+    while tb is not None:
+        match = _SERVICE_IN_PATH.search(tb.tb_frame.f_code.co_filename)
+        if match:
+            service = match["service"]
+        tb = tb.tb_next
+    found = re.search(r"\bThe (?P<service>[\w-]+) service\b", str(error))
+    service = service or (found["service"] if found else None)
+    if not service:
+        return "one of its services"
+    try:  # the catalog came with the token: no request
+        url = conn.endpoint_for(service.replace("_", "-"))
+    except Exception:
+        url = None
+    return f"the {service.replace('_', ' ')} service" + (f" at {redact(url)}" if url else "")
 
 
 def _endpoint(error: BaseException) -> str:
@@ -216,4 +314,6 @@ def as_dict(resource: Any) -> dict[str, Any]:
     """A plain dict of an openstacksdk resource (or a dict passed through)."""
     if isinstance(resource, dict):
         return resource
+    if resource is None or not hasattr(resource, "to_dict"):
+        raise UnexpectedAnswer(f"{type(resource).__name__} where a resource was expected")
     return dict(resource.to_dict(computed=True))

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from scs_testbed.errors import RemoteError
-from scs_testbed.redact import redact
 from scs_testbed.remote.hostkeys import HostKey, parse_console_host_keys
 
 
@@ -21,24 +20,23 @@ def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
     """The server's console output (the last `length` lines, or all)."""
     import openstack.exceptions
 
-    from scs_testbed.cloud import cloud_calls
+    from scs_testbed.cloud import UnexpectedAnswer, cloud_calls
 
-    try:
-        with cloud_calls(cloud):
+    # other errors of the compute service (HTTP 500, garbage) become one line in cloud_calls
+    with cloud_calls(cloud):
+        try:
             server = cloud.compute.get_server(server_id)
             output = cloud.compute.get_server_console_output(server, length=length)
-    except openstack.exceptions.ResourceNotFound as error:
-        raise RemoteError(
-            f"server {server_id} does not exist (any more)",
-            hint="the testbed may have been destroyed; see scs-testbed status",
-        ) from error
-    except openstack.exceptions.SDKException as error:
-        raise RemoteError(
-            f"cannot read the console of server {server_id}: {redact(str(error))}"
-        ) from error
-    if isinstance(output, dict):
-        return str(output.get("output") or "")
-    return str(output or "")
+        except openstack.exceptions.ResourceNotFound as error:
+            raise RemoteError(
+                f"server {server_id} does not exist (any more)",
+                hint="the testbed may have been destroyed; see scs-testbed status",
+            ) from error
+        if isinstance(output, dict):
+            output = output.get("output")
+        if not isinstance(output, str | None):
+            raise UnexpectedAnswer(f"the console output is a {type(output).__name__}, not text")
+    return output or ""
 
 
 def wait_for_host_keys(
