@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 TIMEOUT_VARIABLE = "SCS_TESTBED_API_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
+MIN_READ_TIMEOUT = 0.1  # below this no request can succeed: a typo (1e-300), not a choice
 _URL_IN_ERROR = re.compile(r"\bto (?P<url>[a-zA-Z][\w+.-]*://\S+?)(?::\s|\s|$)")
 
 
@@ -61,9 +62,10 @@ def request_timeouts(cloud: str, entry: dict[str, Any], where: str) -> Timeouts:
             read = float(raw)
         except ValueError:
             read = -1.0
-        if not 0 < read < 24 * 3600:
+        if not MIN_READ_TIMEOUT <= read < 24 * 3600:
             raise InputError(
-                f"{TIMEOUT_VARIABLE}={raw!r} is not a positive number of seconds",
+                f"{TIMEOUT_VARIABLE}={raw!r} is not a number of seconds between "
+                f"{MIN_READ_TIMEOUT:g} and {24 * 3600}",
                 hint=f"set e.g. {TIMEOUT_VARIABLE}=60, or unset it "
                 f"(default: {DEFAULT_READ_TIMEOUT:g} s per request)",
             )

@@ -594,8 +594,9 @@ class Catalog:
         if env_dir is not None:
             env_dir = env_dir.expanduser()
             if not env_dir.is_dir():
+                what = "is not a directory" if os.path.lexists(env_dir) else "does not exist"
                 raise InputError(
-                    f"environment directory {env_dir} ({origin}) does not exist",
+                    f"environment directory {env_dir} ({origin}) {what}",
                     hint="create it, or point --env-dir / SCS_TESTBED_ENV_DIR at the directory "
                     "holding your <name>.tfvars files",
                 )

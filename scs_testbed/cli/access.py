@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from scs_testbed import ui
-from scs_testbed.cli.options import non_empty_name
+from scs_testbed.cli.options import at_least_one, non_empty_name, positive_seconds
 from scs_testbed.remote import progress
 
 Name = Annotated[
@@ -39,12 +39,22 @@ def register(app: typer.Typer) -> None:
 def watch(
     name: Name = None,
     plain: Annotated[bool, typer.Option("--plain", help="Plain lines, no live view (CI).")] = False,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 4 * 3600,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Give up after this many seconds.", callback=positive_seconds),
+    ] = 4 * 3600,
     stall_timeout: Annotated[
-        float, typer.Option(help="Fail when the log is silent this many seconds.")
+        float,
+        typer.Option(
+            help="Fail when the log is silent this many seconds.", callback=positive_seconds
+        ),
     ] = 1800,
     connect_timeout: Annotated[
-        float, typer.Option(help="Keep trying to connect this many seconds (VM booting).")
+        float,
+        typer.Option(
+            help="Keep trying to connect this many seconds (VM booting).",
+            callback=positive_seconds,
+        ),
     ] = 600,
     progress_path: Annotated[str, typer.Option(hidden=True)] = progress.PROGRESS_PATH,
     log_path: Annotated[str, typer.Option(hidden=True)] = progress.LOG_PATH,
@@ -104,7 +114,9 @@ def tunnel(
     ] = "auto",
     stop: Annotated[bool, typer.Option("--stop", help="Stop the running tunnel.")] = False,
     background: Annotated[bool, typer.Option("--background", help="Return once up.")] = False,
-    ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for READY.")] = 60,
+    ready_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for READY.", callback=positive_seconds)
+    ] = 60,
 ) -> None:
     """Route the testbed's networks through the manager (sshuttle) and list web interfaces."""
     from scs_testbed.remote import testbed
@@ -148,7 +160,10 @@ def console(
         str | None, typer.Argument(metavar="[NAME]", help="Testbed name (default: the only one).")
     ] = None,
     host: Annotated[str | None, typer.Argument(metavar="[manager|node-N]")] = None,
-    lines: Annotated[int | None, typer.Option("--lines", help="Only the last N lines.")] = None,
+    lines: Annotated[
+        int | None,
+        typer.Option("--lines", help="Only the last N lines (N >= 1).", callback=at_least_one),
+    ] = None,
 ) -> None:
     """Print a VM's console log (through the OpenStack API, for when SSH does not work)."""
     from scs_testbed.remote import testbed

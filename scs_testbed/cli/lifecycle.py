@@ -11,6 +11,7 @@ from scs_testbed.cli.options import (
     Json,
     Overrides,
     TerraformBinary,
+    at_least_one,
     check_nodes_override,
     environment_completion,
     non_empty_name,
@@ -139,7 +140,10 @@ def deploy(
     ] = False,
     parallelism: Annotated[
         int | None,
-        typer.Option(help="Terraform parallelism (lower it for clouds with API rate limits)."),
+        typer.Option(
+            help="Terraform parallelism, >= 1 (lower it for clouds with API rate limits).",
+            callback=at_least_one,
+        ),
     ] = None,
     watch: Annotated[
         bool,

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from scs_testbed.cli.options import at_least_one
+
 localcloud_app = typer.Typer(
     help="A local OpenStack (fake hypervisor and storage) to try the tool without an account.",
     no_args_is_help=True,
@@ -98,7 +100,10 @@ def env_command() -> None:
 @localcloud_app.command("logs")
 def logs_command(
     service: Annotated[str, typer.Argument(help="Service name as shown by `localcloud status`.")],
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    lines: Annotated[
+        int,
+        typer.Option("--lines", "-n", help="How many lines from the end.", callback=at_least_one),
+    ] = 50,
 ) -> None:
     """Show the end of a service's log."""
     from scs_testbed import localcloud, ui

@@ -33,6 +33,22 @@ def non_empty_name(value: str | None) -> str | None:
     return value
 
 
+def positive_seconds(value: float | None) -> float | None:
+    """A timeout option: a finite number of seconds > 0 (nan, inf, 0 and negatives refused)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a positive number of seconds; give e.g. 60")
+    return value
+
+
+def at_least_one(value: int | None) -> int | None:
+    """A count option (--lines, --parallelism): an integer >= 1."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is less than 1; give a whole number of at least 1")
+    return value
+
+
 EnvDir = Annotated[
     Path | None,
     typer.Option(
