@@ -90,12 +90,12 @@ def ssh(
     command = list(command or [])
     if command[:1] == ["--"]:  # `ssh HOST -- CMD`: click keeps this `--`, ssh must not see it
         command = command[1:]
-    if not testbed.HOST_PATTERN.match(host):
+    if not testbed.HOST_LIKE.match(host):  # `ssh uptime`: a command for the manager
         command, host = [host, *command], "manager"
     workspace = find_workspace(name)
-    testbed.refuse_ssh_options(workspace.ssh_config, host, command)
     outputs = workspace.read_outputs()
-    testbed.check_host(host, outputs)
+    testbed.check_host(host, outputs)  # before ssh runs: unknown hosts list the valid ones
+    testbed.refuse_ssh_options(workspace.ssh_config, host, command)
     if pin:
         testbed.prepare_access(workspace)
     elif not workspace.ssh_config.is_file():
@@ -171,8 +171,12 @@ def console(
     from scs_testbed.workspace import find_workspace
 
     name = name_or_host
-    if host is None and name_or_host and testbed.HOST_PATTERN.match(name_or_host):
-        name, host = None, name_or_host
+    if host is None and name_or_host and testbed.HOST_LIKE.match(name_or_host):
+        from scs_testbed.workspace import NAME_PATTERN, Workspace
+
+        named = NAME_PATTERN.match(name_or_host) and Workspace.named(name_or_host).exists
+        if not named:  # a testbed called like a host wins; else it is the host
+            name, host = None, name_or_host
     workspace = find_workspace(name)
     outputs = workspace.read_outputs()
     host = testbed.check_host(host or "manager", outputs)

@@ -27,7 +27,10 @@ from scs_testbed.workspace import Workspace, locked
 if TYPE_CHECKING:
     from scs_testbed.remote.watch import WatchOptions, WatchResult
 
-HOST_PATTERN = re.compile(r"^(manager|node-(\d+))\Z")  # \Z: no trailing newline either
+# ASCII digits only, no leading zeros (node-00 is not node-0); \Z: no trailing newline either
+HOST_PATTERN = re.compile(r"^(manager|node-(0|[1-9][0-9]*))\Z", re.ASCII)
+# What the user meant as a host, valid or not (node-00, node-٣): checked, never run as a command
+HOST_LIKE = re.compile(r"^(manager|node-\d.*)\Z", re.DOTALL)
 
 
 def host_entries(outputs: Mapping[str, Any]) -> list[HostEntry]:
@@ -143,7 +146,7 @@ def check_host(name: str, outputs: Mapping[str, Any]) -> str:
 def refuse_ssh_options(ssh_config: Path, host: str, command: Sequence[str]) -> None:
     """Refuse a host or remote command that looks like an ssh option (InputError, exit 2)."""
     if not HOST_PATTERN.match(host):
-        raise InputError(f"unknown host {host!r}", hint="choose manager or node-N")
+        raise InputError(f"unknown host {host!r}", hint="choose manager or node-N (N: 0, 1, …)")
     if command and command[0].startswith("-"):
         raise InputError(
             f"{command[0]!r} is not a command: `scs-testbed ssh` passes no options to ssh",
