@@ -67,17 +67,49 @@ def state_root() -> Path:
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` with mode 0700, or tighten it to 0700 when it exists; return it.
 
-    Only the directory itself: its parents are the user's (~/.local/state and the like).
+    Parents that do not exist yet are created 0700 too (never with the umask's 0755);
+    existing parents are the user's (~/.local/state and the like) and left as they are.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    missing = []
+    for parent in [path, *path.parents]:
+        if os.path.lexists(parent):
+            break
+        missing.append(parent)
+    for directory in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            os.mkdir(directory, PRIVATE_DIR)
+            os.chmod(directory, PRIVATE_DIR)  # the umask may have narrowed it: exactly 0700
     if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR:
         os.chmod(path, PRIVATE_DIR)
     return path
 
 
+def check_state_root() -> Path:
+    """The state root if it is usable as one (or not there yet); InputError (exit 2) if not."""
+    root = state_root()
+    hint = "point SCS_TESTBED_STATE_DIR at a directory of yours (it is created when missing)"
+    for path in [root, *root.parents]:
+        if os.path.lexists(path) and not path.is_dir():
+            where = "state directory" if path == root else f"state directory {root}: its parent"
+            raise InputError(
+                f"{where} {path} is a file, not a directory",
+                hint=f"{hint}, or move {path} out of the way",
+            )
+    if root.is_dir() and not os.access(root, os.W_OK | os.X_OK):
+        raise InputError(f"state directory {root} is not writable", hint=hint)
+    return root
+
+
 def ensure_state_root() -> Path:
     """The state root, created (or tightened to) 0700; call before writing anything in it."""
-    return ensure_private_dir(state_root())
+    root = check_state_root()
+    try:
+        return ensure_private_dir(root)
+    except OSError as error:
+        raise InputError(
+            f"state directory {root} cannot be created ({error.strerror})",
+            hint="point SCS_TESTBED_STATE_DIR at a directory of yours",
+        ) from None
 
 
 def private_file_for_append(path: Path) -> IO[str]:
@@ -469,7 +501,7 @@ def _holder(workspace: Workspace) -> str:
 
 def list_workspaces() -> list[Workspace]:
     """Every testbed directory with a record (damaged ones included: the reader tells)."""
-    base = state_root() / "testbeds"
+    base = check_state_root() / "testbeds"
     if not base.is_dir():
         return []
     return [

@@ -193,17 +193,25 @@ def _crash(error: Exception, as_json: bool) -> NoReturn:
 
 
 def _write_crash_log(text: str) -> str:
-    """Append to <state>/crash.log, created (and kept) private: tracebacks can hold local data."""
-    from scs_testbed.workspace import state_root
+    """Append to <state>/crash.log, created (and kept) private: tracebacks can hold local data.
 
-    root = state_root()
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = os.fspath(root / "crash.log")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as out:
-        os.fchmod(out.fileno(), 0o600)  # an older crash.log may have been 0644
-        out.write(text)
-    return path
+    The state root and any parent it lacks are created 0700. When the state directory is not
+    usable (a file, read-only), the traceback goes to a new private temp file instead.
+    """
+    import tempfile
+
+    from scs_testbed.workspace import ensure_private_dir, private_file_for_append, state_root
+
+    try:
+        path = ensure_private_dir(state_root()) / "crash.log"
+        with private_file_for_append(path) as out:  # an older crash.log is tightened to 0600
+            out.write(text)
+        return os.fspath(path)
+    except OSError:
+        fd, temp = tempfile.mkstemp(prefix="scs-testbed-crash-", suffix=".log")  # 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        return temp
 
 
 def _options_part(args: list[str]) -> list[str]:
