@@ -192,7 +192,9 @@ step_operator() {
 step_venv() {
   install -d -m 0755 -o "$OPERATOR" -g "$OPERATOR" "$VENV"
   [[ -x "$VENV/bin/python" ]] || as_operator python3 -m venv "$VENV"
+  # pip's own retries kept small: the budget is ours (5 x 10 s)
   need_source "the Python package index" pypi_index_url 5 10 as_operator "$VENV/bin/pip" install -q \
+    --retries 1 --timeout 20 \
     netaddr "ansible-core>=2.18.0,<2.19.0" "requests>=2.32.2" "docker>=7.1.0" \
     Jinja2 PyYAML packaging "python-gilt==1.2.3"
   chown -R "$OPERATOR:$OPERATOR" "$VENV"
