@@ -1,14 +1,18 @@
 # Provider: Cleura (formerly City Cloud)
-# Tested: names as published by the SCS/OSISM testbed; not yet run with scs-testbed.
+# Values as published by the reference: osism/testbed terraform/environments/cleura.tfvars @ a8a90ccb (2026-07-24).
+# Tested: not yet run with scs-testbed.
 # Quirks:
 #   - External network "ext-net"; image names carry the release name.
-#   - Flavors with local disks: no boot from volume needed.
+#   - Flavors with local disks (8C-32GB-150GB / 4C-8GB-50GB): boot from image.
+#   - No availability zone hints on network and router (reference overrides); AZ nova for servers and volumes.
+#   - The manager flavor has 8 GB: the minimum; 8 GB managers were seen overloaded.
 cloud_provider            = "cleura"
-flavor_manager            = "SCS-4V-16-50"
-flavor_node               = "SCS-8V-32-50"
+flavor_manager            = "4C-8GB-50GB"
+flavor_node               = "8C-32GB-150GB"
 image                     = "Ubuntu 24.04 Noble Numbat x86_64"
 image_node                = "Ubuntu 24.04 Noble Numbat x86_64"
 public                    = "ext-net"
 availability_zone         = "nova"
 volume_availability_zone  = "nova"
 network_availability_zone = null
+volume_size_storage       = 10

@@ -68,6 +68,9 @@ def compute_requirements(
 ) -> Requirements:
     """Requirements of one testbed from its merged variables and the two flavors."""
     nodes = int(values["number_of_nodes"])
+    # data volumes as the module places them (locals.tf): all nodes of a 3-node testbed,
+    # otherwise only the resource nodes 3..N-1
+    nodes_with_volumes = nodes if nodes <= 3 else nodes - 3
     per_node_volumes = int(values["number_of_volumes"])
     storage = int(values["volume_size_storage"])
     base = int(values["volume_size_base"])
@@ -79,8 +82,8 @@ def compute_requirements(
         instances=1 + nodes,
         cores=manager.vcpus + nodes * node.vcpus,
         ram_mib=manager.ram_mib + nodes * node.ram_mib,
-        volumes=nodes * per_node_volumes + boot_volumes,
-        gigabytes=nodes * per_node_volumes * storage + boot_volumes * base,
+        volumes=nodes_with_volumes * per_node_volumes + boot_volumes,
+        gigabytes=nodes_with_volumes * per_node_volumes * storage + boot_volumes * base,
         networks=1,
         subnets=1,
         routers=1,

@@ -28,19 +28,29 @@ resource "openstack_compute_instance_v2" "manager" {
   availability_zone = var.availability_zone
   config_drive      = var.enable_config_drive
   user_data = templatefile("${local.bootstrap_dir}/manager.yaml.tftpl", {
-    prefix                   = var.prefix
-    image_user               = var.image_user
-    public_key               = var.public_key
-    manager_ip               = local.manager_ip
-    node_ips                 = local.node_ips
-    management_cidr          = var.management_cidr
-    configuration_repository = var.configuration_repository
-    configuration_version    = var.configuration_version
-    manager_version          = var.manager_version
-    ceph_version             = var.ceph_version
-    openstack_version        = var.openstack_version
-    deploy_mode              = var.deploy_mode
-    image_node_user          = var.image_node_user
+    prefix                      = var.prefix
+    image_user                  = var.image_user
+    public_key                  = var.public_key
+    manager_ip                  = local.manager_ip
+    manager_public_ip           = openstack_networking_floatingip_v2.manager.address
+    number_of_nodes             = var.number_of_nodes
+    tempest                     = var.tempest
+    external_api                = var.external_api
+    apt_proxy                   = var.apt_proxy
+    apt_mirror                  = var.apt_mirror
+    pypi_index_url              = var.pypi_index_url
+    ansible_galaxy_server       = var.ansible_galaxy_server
+    collections_repository_base = var.collections_repository_base
+    container_registry_mirror   = var.container_registry_mirror
+    node_ips                    = local.node_ips
+    management_cidr             = var.management_cidr
+    configuration_repository    = var.configuration_repository
+    configuration_version       = var.configuration_version
+    manager_version             = var.manager_version
+    ceph_version                = var.ceph_version
+    openstack_version           = var.openstack_version
+    deploy_mode                 = var.deploy_mode
+    image_node_user             = var.image_node_user
     files = {
       for f in fileset(local.bootstrap_dir, "{common,manager}/**") : f => file("${local.bootstrap_dir}/${f}")
     }
@@ -65,6 +75,15 @@ resource "openstack_compute_instance_v2" "manager" {
 
   lifecycle {
     ignore_changes = [image_id, user_data]
+
+    precondition {
+      condition     = length(local.release.ceph) == 0 || contains(local.release.ceph, var.ceph_version)
+      error_message = "ceph_version ${var.ceph_version} does not exist for manager_version ${var.manager_version} in osism/release (it has ${join(", ", local.release.ceph)}); see terraform/versions.json."
+    }
+    precondition {
+      condition     = length(local.release.openstack) == 0 || contains(local.release.openstack, var.openstack_version)
+      error_message = "openstack_version ${var.openstack_version} does not exist for manager_version ${var.manager_version} in osism/release (it has ${join(", ", local.release.openstack)}); see terraform/versions.json."
+    }
   }
 }
 
@@ -83,6 +102,8 @@ resource "openstack_compute_instance_v2" "node" {
     image_user = var.image_node_user
     public_key = var.public_key
     manager_ip = local.manager_ip
+    apt_proxy  = var.apt_proxy
+    apt_mirror = var.apt_mirror
     files = {
       for f in fileset(local.bootstrap_dir, "{common,node}/**") : f => file("${local.bootstrap_dir}/${f}")
     }

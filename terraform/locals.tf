@@ -35,8 +35,15 @@ locals {
     node    = [for name, group in local.security.groups : name if contains(group.applies_to, "node")]
   }
 
+  # Data volumes (Ceph OSDs) as in the reference (terraform-base testbed-default/customisations/
+  # default_custom.tf): on all three nodes of a 3-node testbed, otherwise only on the
+  # resource nodes 3..N-1 (the control nodes 0..2 carry no OSDs then).
+  nodes_with_volumes = var.number_of_nodes <= 3 ? range(var.number_of_nodes) : range(3, var.number_of_nodes)
   volume_attachments = {
-    for pair in setproduct(range(var.number_of_nodes), range(var.number_of_volumes)) :
+    for pair in setproduct(local.nodes_with_volumes, range(var.number_of_volumes)) :
     "${pair[0]}-${pair[1]}" => { node = pair[0], volume = pair[1] }
   }
+
+  # What osism/release has for the chosen manager version (versions.json)
+  release = jsondecode(file("${path.module}/versions.json")).releases[var.manager_version]
 }

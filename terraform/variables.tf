@@ -122,13 +122,13 @@ variable "volume_size_storage" {
 }
 
 variable "number_of_nodes" {
-  description = "Number of hyperconverged node VMs."
+  description = "Number of hyperconverged node VMs: node-0..2 are the control nodes, node-3.. the resource nodes."
   type        = number
   default     = 3
 
   validation {
-    condition     = var.number_of_nodes >= 1 && var.number_of_nodes <= 50 && floor(var.number_of_nodes) == var.number_of_nodes
-    error_message = "number_of_nodes must be a whole number between 1 and 50 (3 is the SCS minimum for Ceph)."
+    condition     = var.number_of_nodes >= 3 && var.number_of_nodes <= 10 && floor(var.number_of_nodes) == var.number_of_nodes
+    error_message = "number_of_nodes must be a whole number from 3 to 10: the testbed's configuration repository makes node-0..2 the control nodes and has host_vars for node-0..node-9 only."
   }
 }
 
@@ -173,13 +173,13 @@ variable "dns_nameservers" {
 }
 
 variable "management_cidr" {
-  description = "CIDR of the management network (manager .5, node-N .10+N, VIPs .8/.9/.254)."
+  description = "CIDR of the management network (manager .5, node-N .10+N, VIPs .8/.9/.254). Fixed: the configuration repository hard-codes it."
   type        = string
   default     = "192.168.16.0/20"
 
   validation {
-    condition     = can(cidrhost(var.management_cidr, 0)) && tonumber(split("/", var.management_cidr)[1]) <= 24
-    error_message = "management_cidr must be an IPv4 CIDR of /24 or larger, like 192.168.16.0/20."
+    condition     = var.management_cidr == "192.168.16.0/20"
+    error_message = "management_cidr must be 192.168.16.0/20: the testbed's configuration repository hard-codes the manager (192.168.16.5), the nodes (192.168.16.1N) and the VIPs (.8, .9, .254) in its host_vars and inventory."
   }
 }
 
@@ -229,22 +229,98 @@ variable "configuration_repository" {
   default     = "https://github.com/osism/testbed.git"
 }
 
+# Versions that exist in osism/release (commit a4a02260, 2026-08-21): the release directories
+# for a pinned manager, latest/ceph-*.yml and latest/openstack-*.yml for manager "latest".
+# The defaults are the reference's own (osism/testbed Makefile: VERSION_CEPH ?= reef,
+# VERSION_MANAGER ?= latest, VERSION_OPENSTACK ?= 2024.2). A pinned manager brings its own
+# Ceph and OpenStack releases (scripts/deploy/000-manager.sh sets ceph_version and
+# openstack_version only for "latest"): the pair is checked against versions.json (a copy of
+# osism/release's file names) by a precondition in compute.tf.
 variable "manager_version" {
-  description = "OSISM manager version."
+  description = "OSISM manager version: latest, or a release of osism/release such as 10.0.0."
   type        = string
   default     = "latest"
+
+  validation {
+    condition = contains([
+      "latest", "7.0.0", "7.0.1", "7.0.2", "7.0.3", "7.0.4", "7.0.5", "7.1.0", "7.1.1", "7.1.2",
+      "7.1.3", "8.0.0", "8.0.1", "8.0.2", "8.1.0", "9.0.0", "9.1.0", "9.2.0", "9.3.0", "9.3.1",
+      "9.4.0", "9.5.0", "10.0.0", "10.1.0", "10.2.0",
+    ], var.manager_version)
+    error_message = "manager_version must be latest or a release of osism/release from 7.0.0 on (7.0.0 .. 10.2.0)."
+  }
 }
 
 variable "ceph_version" {
-  description = "Ceph release deployed by OSISM."
+  description = "Ceph release (osism/release latest/ceph-*.yml for manager_version latest; a pinned manager brings its own)."
   type        = string
-  default     = "quincy"
+  default     = "reef"
+
+  validation {
+    condition     = contains(["quincy", "reef", "squid"], var.ceph_version)
+    error_message = "ceph_version must be one of quincy, reef, squid (osism/release latest/ceph-*.yml)."
+  }
 }
 
 variable "openstack_version" {
-  description = "OpenStack release deployed by OSISM."
+  description = "OpenStack release (osism/release latest/openstack-*.yml for manager_version latest; a pinned manager brings its own)."
   type        = string
-  default     = "2023.2"
+  default     = "2024.2"
+
+  validation {
+    condition     = contains(["2023.2", "2024.1", "2024.2", "2025.1", "2025.2", "2026.1"], var.openstack_version)
+    error_message = "openstack_version must be one of 2023.2, 2024.1, 2024.2, 2025.1, 2025.2, 2026.1 (the OpenStack releases osism/release knows from manager 7.0.0 on)."
+  }
+}
+
+variable "tempest" {
+  description = "TEMPEST in /opt/manager-vars.sh: true leaves out the extended OpenStack services (scripts/deploy/300-openstack.sh)."
+  type        = bool
+  default     = false
+}
+
+variable "external_api" {
+  description = "EXTERNAL_API in /opt/manager-vars.sh: the reference's external-API customisation (public API through the floating IP)."
+  type        = bool
+  default     = false
+}
+
+# External sources of the bootstrap. Empty means the public default of each tool; set them
+# for clouds with restricted egress (sovereign, air-gapped) or a local mirror.
+variable "apt_proxy" {
+  description = "HTTP proxy for apt on the manager and the nodes (\"\" = none)."
+  type        = string
+  default     = ""
+}
+
+variable "apt_mirror" {
+  description = "Primary apt mirror URI of the manager and the nodes (\"\" = the image's own)."
+  type        = string
+  default     = ""
+}
+
+variable "pypi_index_url" {
+  description = "Python package index for /opt/venv (\"\" = pip's default index)."
+  type        = string
+  default     = ""
+}
+
+variable "ansible_galaxy_server" {
+  description = "Ansible collection server for ansible.netcommon, ansible.posix, community.docker (\"\" = ansible-galaxy's default)."
+  type        = string
+  default     = ""
+}
+
+variable "collections_repository_base" {
+  description = "Base URL of the git repositories ansible-collection-commons and ansible-collection-services."
+  type        = string
+  default     = "https://github.com/osism"
+}
+
+variable "container_registry_mirror" {
+  description = "Registry mirror for Docker on the manager (docker_registry_mirrors; \"\" = none)."
+  type        = string
+  default     = ""
 }
 
 variable "deploy_mode" {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Node side of the bootstrap, run by cloud-init (runcmd) as root: authorise the manager's
+# Node side of the bootstrap, started detached by cloud-init (systemd-run) as root: authorise the manager's
 # operator key for the image user, fetched from the manager over the management network.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ KEY_URL="http://$MANAGER_IP:8099/operator.pub"
 
 fetch_operator_key() {
   local keys="/home/$IMAGE_USER/.ssh/authorized_keys" key
-  # the manager serves the key once its operator exists: wait up to ~1 h
+  # the manager serves the key once its operator exists: 120 x 30 s, an hour
   key=$(retry 120 30 curl -fsS --max-time 10 "$KEY_URL")
   [[ "$key" =~ ^ssh-(rsa|ed25519)\ [A-Za-z0-9+/=]+ ]] || {
     echo "unexpected content at $KEY_URL"
@@ -26,10 +26,14 @@ fetch_operator_key() {
   chmod 0600 "$keys"
 }
 
-init_logs
-if run_step operator-key fetch_operator_key; then
-  progress testbed "done" "node $(hostname)"
-else
-  progress testbed failed operator-key
-  exit 1
-fi
+main() {
+  init_logs
+  if run_step operator-key fetch_operator_key; then
+    progress testbed "done" "node $(hostname)"
+  else
+    progress testbed failed operator-key
+    return 1
+  fi
+}
+
+dispatch main "$@"

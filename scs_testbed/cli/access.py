@@ -143,6 +143,16 @@ def tunnel(
     columns = ("name", "URL", "for")
     title = f"Web interfaces ({cidr} through the manager)"
     ui.show(ui.table(title, columns, [(w.name, w.url, w.purpose) for w in rows]))
+    hosts = core.hosts_entries(
+        cidr, testbed.deploy_mode(workspace), testbed.interface_overrides(outputs)
+    )
+    if hosts:
+        ui.info(
+            "The testbed.osism.xyz names resolve publicly to these private addresses; "
+            "resolvers with DNS rebind protection drop them. Add to /etc/hosts:\n  "
+            + "\n  ".join(hosts)
+        )
+    ui.info(core.CA_NOTE)
     if background:
         ui.success(f"tunnel up (PID {pid}); stop it with: scs-testbed tunnel --stop")
         return

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -181,7 +182,7 @@ def address_plan(management_cidr: str) -> dict[str, str]:
     return {
         "manager": str(net[5]),
         "api_int": str(net[9]),
-        "api": str(net[-2]),
+        "api": str(net[254]),  # .254 as in locals.tf (192.168.16.254), not the last address
         "node0": str(net[10]),
     }
 
@@ -197,3 +198,28 @@ def web_interfaces(
         for row in load_web_interfaces()
         if MODES.index(row.get("needs", "manager")) <= level
     ]
+
+
+CA_NOTE = (
+    "The https interfaces use certificates of the testbed's own CA: trust "
+    "environments/kolla/certificates/ca/testbed.crt of the configuration repository "
+    "(on the manager: /usr/local/share/ca-certificates/testbed.crt) in your browser."
+)
+
+
+def hosts_entries(
+    management_cidr: str, deploy_mode: str = "full", overrides: Mapping[str, str] | None = None
+) -> list[str]:
+    """/etc/hosts lines for the interfaces' names: they resolve publicly to private addresses,
+    which resolvers with DNS rebind protection drop."""
+    plan = {**address_plan(management_cidr), **(overrides or {})}
+    level = MODES.index(deploy_mode) if deploy_mode in MODES else len(MODES) - 1
+    names: dict[str, list[str]] = {}
+    for row in load_web_interfaces():
+        host = urlsplit(row["url"].format(**plan)).hostname or ""
+        if MODES.index(row.get("needs", "manager")) > level or not host.endswith(".osism.xyz"):
+            continue
+        listed = names.setdefault(plan[row["at"]], [])
+        if host not in listed:
+            listed.append(host)
+    return [f"{address} {' '.join(hosts)}" for address, hosts in names.items()]

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from scs_testbed.remote.ssh import Connection
 
 CLOUD_INIT_RESULT = "/run/cloud-init/result.json"
+# The manager's bootstrap runs as this unit, not inside cloud-init: cloud-init finishes in the
+# first minute (and the reference's cleanup may purge it), the bootstrap runs for hours.
+BOOTSTRAP_UNIT = "scs-testbed-bootstrap.service"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class WatchOptions:
     reconnect_for: float = 300.0
     cloud_init_interval: float = 30.0
     tick: float = 0.25
+    bootstrap_unit: str | None = BOOTSTRAP_UNIT
 
 
 class WatchSink(Protocol):
@@ -93,7 +97,7 @@ class _Follower:
 @dataclass
 class _State:
     board: ProgressBoard = field(default_factory=ProgressBoard)
-    result_seen: int = 0
+    unit_ended_seen: int = 0
 
 
 class _Dropped(Exception):
@@ -129,7 +133,9 @@ def follow(
                     _check_clock(state.board, opts, started, last_activity, now)
                     if opts.cloud_init_result and now >= next_cloud_init:
                         next_cloud_init = now + opts.cloud_init_interval
-                        _check_cloud_init(conn, opts.cloud_init_result, state)
+                        _check_cloud_init(conn, opts.cloud_init_result)
+                        if opts.bootstrap_unit:
+                            _check_bootstrap_unit(conn, opts.bootstrap_unit, state)
                     readable, _, _ = select.select(list(channels), [], [], opts.tick)
                     for channel in readable:
                         data = channel.recv(65536) if channel.recv_ready() else b""
@@ -166,6 +172,7 @@ def follow(
             conn.close()
             conn = None
             result.reconnects += 1
+            state.unit_ended_seen = 0
     finally:
         if conn is not None:
             conn.close()
@@ -274,7 +281,8 @@ def _check_clock(
         )
 
 
-def _check_cloud_init(conn: Connection, path: str, state: _State) -> None:
+def _check_cloud_init(conn: Connection, path: str) -> None:
+    """Fail on errors cloud-init reported (its finishing says nothing about the bootstrap)."""
     code, out, _ = conn.run(f"cat -- {shlex.quote(path)} 2>/dev/null || true", timeout=30)
     if code != 0 or not out.strip():
         return
@@ -289,10 +297,33 @@ def _check_cloud_init(conn: Connection, path: str, state: _State) -> None:
             details=errors,
             hint="see the console log (scs-testbed console) and /var/log/cloud-init-output.log",
         )
-    if state.board.outcome is None:
-        state.result_seen += 1
-        if state.result_seen >= 2:
-            raise RemoteError(
-                "cloud-init finished but the bootstrap never reported 'testbed done'",
-                hint="see /var/log/cloud-init-output.log on the manager (scs-testbed ssh)",
-            )
+
+
+def _check_bootstrap_unit(conn: Connection, unit: str, state: _State) -> None:
+    """Fail when the bootstrap unit ended (twice in a row, no start queued) without a final event.
+
+    Between the step `reboot` and the reboot itself the unit has ended too: the second look
+    comes an interval later, when the reboot has dropped the connection (which resets this).
+    """
+    command = (
+        "systemctl show --property=LoadState --property=ActiveState --property=Job "
+        f"-- {shlex.quote(unit)}"
+    )
+    code, out, _ = conn.run(f"{command} 2>/dev/null || true", timeout=30)
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    ended = (
+        props.get("LoadState") == "loaded"  # an unknown unit shows as inactive too
+        and props.get("ActiveState") in ("inactive", "failed")
+        and not props.get("Job")
+    )
+    if code != 0 or not ended or state.board.outcome is not None:
+        state.unit_ended_seen = 0
+        return
+    state.unit_ended_seen += 1
+    if state.unit_ended_seen >= 2:
+        raise RemoteError(
+            f"the bootstrap unit {unit} ended ({props['ActiveState']}) without reporting "
+            "'testbed done'",
+            hint=f"see journalctl -u {unit} and /var/log/scs-testbed/bootstrap.log on the "
+            "manager (scs-testbed ssh)",
+        )

@@ -74,8 +74,17 @@ class Cloud:
     public_key: str
     servers: list[Booted] = field(default_factory=list)
 
-    def create(self, hostname: str, address: str, floating: str | None = None) -> Booted:
-        """Create a server (overlay + config drive) and, when asked, its floating IP."""
+    def create(
+        self,
+        hostname: str,
+        address: str,
+        floating: str | None = None,
+        user_data: str | None = None,
+    ) -> Booted:
+        """Create a server (overlay + config drive) and, when asked, its floating IP.
+
+        `user_data` replaces the small default one (e.g. the module's rendered cloud-config).
+        """
         server_id = str(uuid.uuid4())
         port = nspawn.Port(str(uuid.uuid4()), _mac(), address, self.network)
         meta = {
@@ -114,7 +123,9 @@ class Cloud:
         drive = {
             "openstack/latest/meta_data.json": json.dumps(meta).encode(),
             "openstack/latest/network_data.json": json.dumps(network_data).encode(),
-            "openstack/latest/user_data": USER_DATA.format(hostname=hostname).encode(),
+            "openstack/latest/user_data": (
+                user_data if user_data is not None else USER_DATA.format(hostname=hostname)
+            ).encode(),
         }
         self.host.create(nspawn.Server(server_id, (port,), drive))
         if floating:

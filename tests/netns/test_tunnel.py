@@ -64,8 +64,10 @@ def test_tunnel_cli_background_lists_web_interfaces_and_stops(workspace, bed) ->
     r = cli("tunnel", "--background", netns=bed.client_ns)
     try:
         assert r.returncode == 0, r.stderr
-        assert "Horizon" in r.stdout and "https://192.168.16.254" in r.stdout
-        assert "http://192.168.16.5:8120" in r.stdout  # ARA on the manager
+        assert "Horizon" in r.stdout and "https://api.testbed.osism.xyz" in r.stdout
+        assert "https://ara.testbed.osism.xyz" in r.stdout  # ARA behind traefik
+        assert "192.168.16.254 api.testbed.osism.xyz" in r.stdout + r.stderr  # /etc/hosts
+        assert "testbed.crt" in r.stdout + r.stderr
         assert "Grafana" not in r.stdout  # deploy_mode openstack has no monitoring
         assert curl(bed.client_ns).returncode == 0
     finally:

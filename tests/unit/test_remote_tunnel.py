@@ -56,12 +56,37 @@ def test_unknown_method_is_an_input_error(tmp_path: Path) -> None:
 def test_web_interfaces_follow_deploy_mode_and_address_plan() -> None:
     manager = {w.name for w in tunnel.web_interfaces("192.168.16.0/20", "manager")}
     full = tunnel.web_interfaces("192.168.16.0/20", "full", {"api": "192.168.16.254"})
-    assert {"ARA", "Netbox"} <= manager and "Horizon" not in manager
+    # Netdata only comes with the monitoring; Netbox (baremetal only) and Cockpit never
+    assert manager == {"ARA"}
     urls = {w.name: w.url for w in full}
-    assert urls["ARA"] == "http://192.168.16.5:8120"
-    assert urls["Horizon"] == "https://192.168.16.254"
-    assert urls["Grafana"] == "http://192.168.16.9:3000"
+    assert "Netbox" not in urls and "Cockpit" not in urls
+    assert urls["ARA"] == "https://ara.testbed.osism.xyz"  # behind traefik, no plain port
+    assert urls["Ceph dashboard"] == "https://api-int.testbed.osism.xyz:8140"
+    assert urls["Horizon"] == "https://api.testbed.osism.xyz"
+    for name in ("Grafana", "Prometheus", "RabbitMQ", "OpenSearch Dashboards"):
+        assert urls[name].startswith("https://"), name
+    assert urls["Netdata"] == "http://192.168.16.5:19999"
     assert all(w.purpose for w in full)
+    ceph = {w.name for w in tunnel.web_interfaces("192.168.16.0/20", "ceph")}
+    assert ceph == {"ARA", "Ceph dashboard"}
+
+
+def test_every_web_interface_says_which_script_brings_it() -> None:
+    for row in tunnel.load_web_interfaces():
+        assert row["brought_by"].startswith("scripts/"), row
+        assert row["at"] in tunnel.address_plan("192.168.16.0/20"), row
+
+
+def test_hosts_entries_map_the_private_names() -> None:
+    assert tunnel.hosts_entries("192.168.16.0/20", "openstack") == [
+        "192.168.16.5 ara.testbed.osism.xyz",
+        "192.168.16.9 api-int.testbed.osism.xyz",
+        "192.168.16.254 api.testbed.osism.xyz",
+    ]
+    assert tunnel.hosts_entries("192.168.16.0/20", "manager") == [
+        "192.168.16.5 ara.testbed.osism.xyz"
+    ]
+    assert "testbed.crt" in tunnel.CA_NOTE
 
 
 def test_start_notified_waits_for_ready_and_stop_tree_ends_the_helper(tmp_path: Path) -> None:

@@ -82,3 +82,45 @@ def test_live_view_runs_in_a_terminal(monkeypatch) -> None:  # type: ignore[no-u
         view.live.refresh()
     text = out.getvalue()
     assert "pulling image" in text and "reconnecting" in text and "testbed tb" in text
+
+
+class FakeUnitConnection:
+    """Answers `systemctl show` for the bootstrap unit with the given property sets in turn."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.commands: list[str] = []
+
+    def run(self, command: str, timeout: float) -> tuple[int, str, str]:
+        self.commands.append(command)
+        return 0, self.answers.pop(0), ""
+
+
+def test_bootstrap_unit_ended_without_done_fails_on_the_second_look() -> None:
+    import pytest
+
+    from scs_testbed.errors import RemoteError
+    from scs_testbed.remote.watch import _check_bootstrap_unit, _State
+
+    ended = "LoadState=loaded\nActiveState=inactive\nJob=\n"
+    running = "LoadState=loaded\nActiveState=active\nJob=\n"
+    state = _State()
+    conn = FakeUnitConnection(ended, running, ended, ended)
+    _check_bootstrap_unit(conn, "scs-testbed-bootstrap.service", state)  # type: ignore[arg-type]
+    _check_bootstrap_unit(conn, "scs-testbed-bootstrap.service", state)  # type: ignore[arg-type]
+    _check_bootstrap_unit(conn, "scs-testbed-bootstrap.service", state)  # type: ignore[arg-type]
+    with pytest.raises(RemoteError, match="ended \\(inactive\\) without reporting"):
+        _check_bootstrap_unit(conn, "scs-testbed-bootstrap.service", state)  # type: ignore[arg-type]
+    assert "systemctl show" in conn.commands[0]
+
+
+def test_bootstrap_unit_unknown_or_queued_is_not_an_end() -> None:
+    from scs_testbed.remote.watch import _check_bootstrap_unit, _State
+
+    state = _State()
+    unknown = "LoadState=not-found\nActiveState=inactive\nJob=\n"
+    queued = "LoadState=loaded\nActiveState=inactive\nJob=42\n"
+    conn = FakeUnitConnection(unknown, unknown, queued, queued, "")
+    for _ in range(5):
+        _check_bootstrap_unit(conn, "u", state)  # type: ignore[arg-type]
+    assert state.unit_ended_seen == 0

@@ -35,7 +35,10 @@ def test_boot_volumes_and_local_disks() -> None:
     otc = compute_requirements(values("otc"), MANAGER, NODE)  # boot from volume, no data disks
     assert (otc.volumes, otc.gigabytes) == (4, 4 * 80)
     ten = compute_requirements(values("local", "number_of_nodes=10"), MANAGER, NODE)
-    assert (ten.instances, ten.cores, ten.volumes) == (11, 84, 30)
+    # data volumes only on the resource nodes 3..9, as in the reference
+    assert (ten.instances, ten.cores, ten.volumes) == (11, 84, 21)
+    five = compute_requirements(values("local", "number_of_nodes=5"), MANAGER, NODE)
+    assert (five.volumes, five.gigabytes) == (2 * 3, 2 * 3 * 20)
 
 
 def test_security_counts_follow_the_data_file() -> None:
