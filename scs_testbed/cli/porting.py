@@ -1,0 +1,162 @@
+"""Porting and teams: `doctor`, `env diff`, `remote-state set/show/unset`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from scs_testbed.cli.options import EnvDir, Json, TerraformBinary, environment_completion
+
+remote_app = typer.Typer(
+    help="Where new testbeds keep their Terraform state: an S3-compatible store (teams, CI) "
+    "or this machine.",
+    no_args_is_help=True,
+)
+
+
+def doctor(
+    cloud: Annotated[
+        str | None,
+        typer.Option("--cloud", help="Also log in to this clouds.yaml entry (credentials)."),
+    ] = None,
+    terraform: TerraformBinary = None,
+    as_json: Json = False,
+) -> None:
+    """Check the local prerequisites: OpenTofu/Terraform, provider, ssh, sshuttle, clouds.yaml,
+    credentials, state directory, remote state. Exit 2 when something must be fixed."""
+    from scs_testbed import ui
+    from scs_testbed.doctor import OK, WARNING, run_doctor
+
+    started = time.monotonic()
+    report = run_doctor(terraform, cloud)
+    elapsed = time.monotonic() - started
+    if as_json:
+        ui.print_json({**report.as_dict(), "seconds": round(elapsed, 2)})
+    else:
+        marks = {OK: ("✔ ok     ", "green"), WARNING: ("! warning", "yellow")}
+        for f in report.findings:
+            mark = marks.get(f.status, ("✘ problem", "red"))
+            ui.console.print(ui.line(mark, " ", (f.check, "bold"), f": {f.found}"), soft_wrap=True)
+            if f.todo and f.status != OK:
+                ui.console.print(ui.line("            → ", f.todo), soft_wrap=True)
+        problems = sum(f.status == "problem" for f in report.findings)
+        summary = f"{problems} problem(s)" if problems else "all prerequisites are met"
+        ui.info(f"{summary} ({elapsed:.1f} s)")
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def env_diff(
+    a: Annotated[
+        str, typer.Argument(help="First environment.", autocompletion=environment_completion)
+    ],
+    b: Annotated[
+        str, typer.Argument(help="Second environment.", autocompletion=environment_completion)
+    ],
+    override_a: Annotated[
+        list[str] | None,
+        typer.Option("--override-a", metavar="KEY=VALUE", help="Override a variable of A."),
+    ] = None,
+    override_b: Annotated[
+        list[str] | None,
+        typer.Option("--override-b", metavar="KEY=VALUE", help="Override a variable of B."),
+    ] = None,
+    env_dir: EnvDir = None,
+    as_json: Json = False,
+) -> None:
+    """Show the merged variables that differ between two environments, with their sources."""
+    from scs_testbed import ui
+    from scs_testbed.cli.envs import _hcl
+    from scs_testbed.environment import Catalog, load_environment
+    from scs_testbed.environment_diff import diff_environments
+
+    catalog = Catalog.locate(env_dir)
+    env_a = load_environment(a, catalog, override_a or [])
+    env_b = load_environment(b, catalog, override_b or [])
+    label_a, label_b = (a, b) if a != b else (f"{a} (A)", f"{b} (B)")
+    differences = diff_environments(env_a, env_b)
+    if as_json:
+        ui.print_json(
+            {
+                "a": {"name": env_a.name, "path": str(env_a.path)},
+                "b": {"name": env_b.name, "path": str(env_b.path)},
+                "identical": not differences,
+                "differences": [d.as_dict("a", "b") for d in differences],
+            }
+        )
+        return
+    if not differences:
+        ui.success(f"{label_a} and {label_b} have identical merged variables")
+        return
+    ui.show(
+        ui.table(
+            f"{len(differences)} variable(s) differ",
+            ["variable", label_a, "from", label_b, "from"],
+            [(d.key, _hcl(d.value_a), d.where_a, _hcl(d.value_b), d.where_b) for d in differences],
+        )
+    )
+
+
+@remote_app.command("set")
+def remote_set(
+    endpoint: Annotated[str, typer.Option("--endpoint", help="URL of the S3 API.")],
+    bucket: Annotated[str, typer.Option("--bucket", help="Bucket for the states (exists).")],
+    region: Annotated[
+        str, typer.Option("--region", help="Region name the store expects (any for most).")
+    ] = "us-east-1",
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Key prefix: <prefix>/<testbed>/terraform.tfstate.")
+    ] = "scs-testbed",
+    as_json: Json = False,
+) -> None:
+    """Keep the state of new testbeds in an S3-compatible store (credentials: AWS_* variables)."""
+    from scs_testbed import remote_state, ui
+
+    config = remote_state.check_settings(endpoint, bucket, region, prefix)
+    path = remote_state.save_config(config)
+    if as_json:
+        ui.print_json({"path": str(path), **config.as_record("<testbed>")})
+        return
+    ui.success(f"new testbeds keep their state in {config.describe()} ({path})")
+    missing = remote_state.missing_credentials()
+    if missing:
+        ui.warn(f"export {' and '.join(missing)} before deploying (never written to disk)")
+
+
+@remote_app.command("show")
+def remote_show(as_json: Json = False) -> None:
+    """Show where new testbeds keep their state."""
+    from scs_testbed import remote_state, ui
+
+    config = remote_state.load_config()
+    path = remote_state.config_path()
+    if as_json:
+        ui.print_json(
+            {"path": str(path), "remote": config.as_record("<testbed>") if config else None}
+        )
+    elif config is None:
+        ui.info(f"local state (no {path})")
+    else:
+        ui.info(f"{config.describe()} (from {path})")
+
+
+@remote_app.command("unset")
+def remote_unset() -> None:
+    """New testbeds keep their state on this machine again (existing ones keep theirs)."""
+    from scs_testbed import remote_state, ui
+
+    if remote_state.remove_config():
+        ui.success("new testbeds keep their state on this machine")
+    else:
+        ui.info("remote state was not configured")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the application."""
+    from scs_testbed.cli.envs import env_app
+
+    app.command("doctor")(doctor)
+    env_app.command("diff")(env_diff)
+    app.add_typer(remote_app, name="remote-state")
