@@ -123,9 +123,11 @@ def load_config() -> RemoteState | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"remote state configuration {path} cannot be read: {error}", hint=hint)
+        message = f"remote state configuration {path} cannot be read: {error}"
+        raise InputError(message, hint=hint) from None
     except ValueError as error:
-        raise InputError(f"remote state configuration {path} is not valid JSON: {error}", hint=hint)
+        message = f"remote state configuration {path} is not valid JSON: {error}"
+        raise InputError(message, hint=hint) from None
     if not isinstance(data, dict) or not all(
         isinstance(data.get(key), str) for key in ("endpoint", "bucket")
     ):
