@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,225 @@ def parse_state(text: str, where: str) -> list[dict[str, Any]]:
     if not isinstance(resources, list):
         raise TerraformError(f"the state in {where} is not a Terraform state")
     return [r for r in resources if isinstance(r, dict) and r.get("mode") == "managed"]
+
+
+# --------------------------------------------------------------------------- testbeds
+
+RECORD_OUTPUT = "scs_testbed"  # root-module output carrying what a second machine needs
+
+
+def backend_of(workspace: Any) -> RemoteState | None:
+    """The backend a testbed uses: the recorded one; local for a testbed recorded without
+    one (it stays where its state is); the configured one for a new testbed."""
+    meta = workspace.read_meta() if workspace.exists else None
+    if meta is not None:
+        return from_record(meta.get("backend"))
+    return load_config()
+
+
+def is_remote(workdir: Path) -> bool:
+    """True when the root module in `workdir` declares a backend (the state is not local)."""
+    try:
+        module = json.loads((workdir / "main.tf.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    terraform = module.get("terraform") if isinstance(module, dict) else None
+    return isinstance(terraform, dict) and bool(terraform.get("backend"))
+
+
+def add_backend(
+    module: dict[str, Any], state: RemoteState, name: str, environment: str
+) -> dict[str, Any]:
+    """The root module with the s3 backend and the record output a second machine reads.
+
+    The record holds the variables (no secrets: the cloud's name, sizes, the *public* key),
+    so `attach` can rebuild the working directory from the store alone.
+    """
+    module["terraform"]["backend"] = {"s3": state.backend_settings(name)}
+    variables = {key: f"${{var.{key}}}" for key in module.get("variable", {})}
+    module.setdefault("output", {})[RECORD_OUTPUT] = {
+        "value": {"name": name, "environment": environment, "variables": variables}
+    }
+    return module
+
+
+def attach(name: str, key: Path | None, terraform: str | None) -> dict[str, Any]:
+    """Make a testbed of the shared store usable here (status, ssh, destroy): a working
+    directory rebuilt from what the state holds. Returns its record (testbed.json).
+
+    The private key never travels through the store: `key` brings it along (the team's own
+    secret channel); without it status and destroy work, ssh does not.
+    """
+    import shutil
+
+    from scs_testbed.terraform import TerraformRunner, find_terraform
+    from scs_testbed.testbed import root_module
+    from scs_testbed.workspace import Workspace, write_atomic
+
+    config = load_config()
+    if config is None:
+        raise InputError(
+            "no remote state is configured on this machine",
+            hint="scs-testbed remote-state set --endpoint URL --bucket NAME (as on the machine "
+            "that deployed the testbed)",
+        )
+    require_credentials(config)
+    workspace = Workspace.named(name)
+    if workspace.exists:
+        raise InputError(
+            f"testbed {name!r} already has a working directory here ({workspace.path})",
+            hint="use it as it is (scs-testbed status), or choose the store's testbed by another "
+            "state directory",
+        )
+    private = _read_private_key(key) if key is not None else None
+    binary = find_terraform(terraform)
+    assert binary is not None
+    try:
+        workspace.create()
+        module = add_backend(root_module(workspace.path, ["cloud_provider"]), config, name, "")
+        write_atomic(workspace.root_module, json.dumps(module, indent=2) + "\n")
+        runner = TerraformRunner(binary, workspace.path, workspace.log_dir)
+        runner.init()
+        outputs = runner.outputs()
+        record = outputs.pop(RECORD_OUTPUT, None)
+        if not isinstance(record, dict) or not isinstance(record.get("variables"), dict):
+            raise InputError(
+                f"the store holds no testbed {name!r} ({config.describe()})",
+                hint="`scs-testbed remote-state list` shows the testbeds in the store",
+            )
+        variables: dict[str, Any] = record["variables"]
+        public = str(variables.get("public_key") or "").strip()
+        if private is not None:
+            _check_key_pair(private, public, key)
+        write_atomic(workspace.tfvars_file, json.dumps(variables, indent=2) + "\n")
+        module = add_backend(
+            root_module(workspace.path, list(variables)),
+            config,
+            name,
+            str(record.get("environment")),
+        )
+        write_atomic(workspace.root_module, json.dumps(module, indent=2) + "\n")
+        write_atomic(workspace.public_key, public + "\n")
+        if private is not None:
+            workspace.write_private(workspace.private_key, private)
+        meta = {
+            "name": name,
+            "environment": str(record.get("environment") or "?"),
+            "environment_file": f"(attached from {config.describe()})",
+            "cloud": str(variables.get("cloud_provider")),
+            "prefix": str(variables.get("prefix")),
+            "terraform": binary,
+            "backend": config.as_record(name),
+            "state": "deployed" if outputs.get("manager_address") else "new",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        workspace.write_meta(meta)
+        if outputs.get("manager_address"):
+            from scs_testbed.remote.testbed import write_ssh_config
+
+            workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
+            write_ssh_config(workspace, outputs)
+    except BaseException:
+        shutil.rmtree(workspace.path, ignore_errors=True)
+        raise
+    return meta
+
+
+def _read_private_key(path: Path) -> str:
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--key {path}: cannot be read ({error})") from None
+    if "PRIVATE KEY" not in text:
+        raise InputError(f"--key {path}: not a private key (no PRIVATE KEY block)")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _check_key_pair(private: str, public: str, path: Path | None) -> None:
+    """Refuse a key that does not belong to the testbed's public key (ssh would only fail)."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_ssh_private_key(private.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        raise InputError(
+            f"--key {path}: not an unencrypted OpenSSH private key ({error})",
+            hint="give the id_ed25519 of the testbed's working directory on the deploying machine",
+        ) from None
+    derived = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    if derived.split()[:2] != public.split()[:2]:
+        raise InputError(
+            f"--key {path} is not the testbed's key (its public half differs from the one "
+            "in the state)",
+            hint="give the id_ed25519 of this testbed's working directory on the deploying machine",
+        )
+
+
+def list_store(config: RemoteState | None = None) -> list[dict[str, Any]]:
+    """The testbeds in the shared store: name, environment, resources, locked (S3 listing)."""
+    config = config or load_config()
+    if config is None:
+        raise InputError(
+            "no remote state is configured on this machine",
+            hint="scs-testbed remote-state set --endpoint URL --bucket NAME",
+        )
+    require_credentials(config)
+    client = _s3_client(config)
+    rows = []
+    try:
+        keys = _list_keys(client, config)
+        for key in sorted(k for k in keys if k.endswith(f"/{STATE_OBJECT}")):
+            name = key[len(config.prefix) + 1 : -len(STATE_OBJECT) - 1]
+            body = client.get_object(Bucket=config.bucket, Key=key)["Body"].read()
+            text = body.decode("utf-8", "replace")
+            resources = parse_state(text, key)
+            record = (json.loads(text).get("outputs") or {}).get(RECORD_OUTPUT) if text else None
+            environment = ((record or {}).get("value") or {}).get("environment")
+            rows.append(
+                {
+                    "name": name,
+                    "environment": environment,
+                    "resources": sum(len(r.get("instances", [])) for r in resources),
+                    "locked": f"{key}.tflock" in keys,
+                    "key": key,
+                }
+            )
+    except Exception as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(
+            f"cannot read the store ({config.describe()}): {type(error).__name__}: {error}",
+            hint="check the endpoint, the bucket and the AWS_* credentials (scs-testbed doctor)",
+        ) from None
+    return rows
+
+
+def _s3_client(config: RemoteState) -> Any:
+    try:
+        import boto3
+    except ImportError:
+        raise InputError(
+            "listing the shared store needs boto3",
+            hint="pip install 'scs-testbed[remote-state]' (Terraform itself needs nothing more)",
+        ) from None
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=config.endpoint,
+        region_name=config.region,
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=30),
+    )
+
+
+def _list_keys(client: Any, config: RemoteState) -> set[str]:
+    keys: set[str] = set()
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=config.bucket, Prefix=f"{config.prefix}/"
+    ):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys

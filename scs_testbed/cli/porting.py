@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -151,6 +152,51 @@ def remote_unset() -> None:
         ui.success("new testbeds keep their state on this machine")
     else:
         ui.info("remote state was not configured")
+
+
+@remote_app.command("list")
+def remote_list(as_json: Json = False) -> None:
+    """List the testbeds in the shared store (also those deployed by other machines)."""
+    from scs_testbed import remote_state, ui
+
+    rows = remote_state.list_store()
+    if as_json:
+        ui.print_json(rows)
+        return
+    ui.show(
+        ui.table(
+            "testbeds in the shared store",
+            ["name", "environment", "resources", "locked", "state object"],
+            [
+                (
+                    r["name"],
+                    r["environment"],
+                    r["resources"],
+                    "yes" if r["locked"] else "",
+                    r["key"],
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@remote_app.command("attach")
+def remote_attach(
+    name: Annotated[str, typer.Argument(help="Name of the testbed in the shared store.")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="The testbed's private key (id_ed25519), for ssh."),
+    ] = None,
+    terraform: TerraformBinary = None,
+) -> None:
+    """Use a testbed another machine deployed: status, ssh (with --key) and destroy work here."""
+    from scs_testbed import remote_state, ui
+
+    meta = remote_state.attach(name, key, terraform)
+    ui.success(f"testbed {name} ({meta['environment']}, cloud {meta['cloud']}) attached")
+    if key is None:
+        ui.warn("no --key: status and destroy work, ssh does not (docs/remote-state.md)")
 
 
 def register(app: typer.Typer) -> None:
