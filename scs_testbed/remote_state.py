@@ -449,3 +449,26 @@ def _list_keys(client: Any, config: RemoteState) -> set[str]:
     ):
         keys.update(item["Key"] for item in page.get("Contents", []))
     return keys
+
+
+def lock_hint(errors: Any) -> str | None:
+    """What to do when Terraform could not take the state lock (another run holds it)."""
+    for error in errors:
+        if "state lock" not in getattr(error, "summary", ""):
+            continue
+        detail = getattr(error, "detail", "")
+        who = re.search(r"Who:\s*(\S+)", detail)
+        when = re.search(r"Created:\s*(\S+ \S+)", detail)
+        lock_id = re.search(r"ID:\s*(\S+)", detail)
+        holder = f" by {who.group(1)}" if who else ""
+        since = f" since {when.group(1)[:19]}" if when else ""
+        unlock = "unlock it"
+        if lock_id:
+            unlock = (
+                f"`terraform force-unlock {lock_id.group(1)}` in the testbed's working directory"
+            )
+        return (
+            f"another run holds this testbed's state lock{holder}{since}: wait for it to finish "
+            f"and run the command again; only if that run died, {unlock}"
+        )
+    return None

@@ -358,10 +358,14 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
         details.append(f"{where}{message}")
     if len(grouped) > shown:
         details.append(f"… and {len(grouped) - shown} more distinct error(s)")
+    hint = "the full Terraform log is in the testbed's logs/ directory"
+    from scs_testbed.remote_state import lock_hint
+
+    locked = lock_hint(result.errors)
     return TerraformError(
         f"terraform {command} failed ({len(result.errors)} error(s))",
         details=details or [f"exit code {result.returncode}"],
-        hint="the full Terraform log is in the testbed's logs/ directory",
+        hint=f"{locked}; {hint}" if locked else hint,
     )
 
 
