@@ -115,3 +115,36 @@ def test_an_attached_testbed_without_its_key_never_gets_a_new_one(
     with pytest.raises(InputError, match="has no private key on this machine"):
         ensure_keypair(workspace)
     assert not workspace.private_key.exists()
+
+
+def test_a_new_testbed_gets_the_backend_an_old_one_keeps_local_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scs_testbed.environment import load_environment
+    from scs_testbed.testbed import record_testbed, resolve_target, write_workspace
+
+    monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-never-written")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S3cr3t-never-written")
+    env = load_environment("local")
+    old = resolve_target(env, "old-local")
+    write_workspace(old, "tofu")
+    record_testbed(old, "tofu")  # deployed before the store was configured
+
+    store = remote_state.check_settings("http://127.0.0.1:9000", "states", "r", "team")
+    remote_state.save_config(store)
+    new = resolve_target(env, "shared")
+    write_workspace(new, "tofu")
+    record_testbed(new, "tofu")
+    module = json.loads(new.workspace.root_module.read_text())
+    assert module["terraform"]["backend"]["s3"]["key"] == "team/shared/terraform.tfstate"
+    assert module["output"][remote_state.RECORD_OUTPUT]["value"]["environment"] == "local"
+    assert new.workspace.read_meta()["backend"]["bucket"] == "states"
+    assert remote_state.is_remote(new.workspace.path)
+
+    write_workspace(old, "tofu")  # rewritten after the configuration changed: still local
+    assert "backend" not in json.loads(old.workspace.root_module.read_text())["terraform"]
+    assert not remote_state.is_remote(old.workspace.path)
+    for path in new.workspace.path.rglob("*"):  # the store's keys are nowhere in the workspace
+        if path.is_file():
+            assert "never-written" not in path.read_text(), path
