@@ -199,10 +199,69 @@ def remote_attach(
         ui.warn("no --key: status and destroy work, ssh does not (docs/remote-state.md)")
 
 
+def env_new(
+    name: Annotated[str, typer.Argument(help="Name of the new environment (<name>.tfvars).")],
+    cloud: Annotated[str, typer.Option("--cloud", help="The clouds.yaml entry to read.")],
+    public: Annotated[
+        str | None, typer.Option("--public", help="External network (when there are several).")
+    ] = None,
+    flavor_manager: Annotated[str | None, typer.Option("--flavor-manager")] = None,
+    flavor_node: Annotated[str | None, typer.Option("--flavor-node")] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="Image of manager and nodes.")
+    ] = None,
+    availability_zone: Annotated[str | None, typer.Option("--availability-zone")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    env_dir: EnvDir = None,
+    as_json: Json = False,
+) -> None:
+    """Read a cloud and write an environment for it, every choice explained in a comment;
+    then run the preflight. Nothing is written when the cloud cannot host a testbed."""
+    from scs_testbed import ui
+    from scs_testbed.cloud import connect
+    from scs_testbed.cloud_catalog import (
+        Choices,
+        environment_target,
+        propose,
+        read_catalog,
+        render_tfvars,
+        write_environment,
+    )
+    from scs_testbed.environment import Catalog, display_path, load_environment
+    from scs_testbed.errors import EXIT_PREFLIGHT
+    from scs_testbed.lifecycle_view import preflight_table
+    from scs_testbed.preflight import run_preflight
+
+    environment_target(name, env_dir, force)  # bad name, existing file: before the cloud
+    conn = connect(cloud)
+    choices = Choices(public, flavor_manager, flavor_node, image, availability_zone)
+    proposal = propose(read_catalog(conn), cloud, choices)
+    path, shadows = write_environment(name, render_tfvars(proposal, name), env_dir, force)
+    env = load_environment(str(path), Catalog.locate(env_dir))
+    report = run_preflight(conn, cloud, env.values)
+    if as_json:
+        ui.print_json(
+            {
+                "path": str(path),
+                "values": proposal.values,
+                "why": proposal.why,
+                "preflight": report.as_dict(),
+            }
+        )
+    else:
+        ui.success(f"wrote {display_path(path)} for cloud {cloud!r}")
+        if shadows:
+            ui.warn(f"it shadows the built-in environment {name!r}")
+        ui.show(preflight_table(report))
+    if not report.ok:
+        raise typer.Exit(EXIT_PREFLIGHT)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
     from scs_testbed.cli.envs import env_app
 
     app.command("doctor")(doctor)
     env_app.command("diff")(env_diff)
+    env_app.command("new")(env_new)
     app.add_typer(remote_app, name="remote-state")
