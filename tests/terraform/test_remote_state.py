@@ -263,3 +263,53 @@ def test_a_second_machine_attaches_lists_and_reads_the_state(
     with pytest.raises(Exception, match="holds no testbed 'nothing-here'"):
         remote_state.attach("nothing-here", None, str(cli.binary))
     assert not Workspace.named("nothing-here").path.exists()
+
+
+def test_the_products_runner_reads_the_store_and_names_the_lock_holder(
+    s3_store: dict[str, Any],
+    cli: Any,
+    cli_kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TerraformRunner (init, -json apply, state via `state pull`) and the lock error as the
+    lifecycle commands show it: the real diagnostic through terraform_failure and its hint."""
+    from python_terraform import IsFlagged
+
+    from scs_testbed.terraform import TerraformRunner
+    from scs_testbed.testbed import terraform_failure
+
+    for key, value in {**KEYS, "TF_CLI_CONFIG_FILE": cli.env["TF_CLI_CONFIG_FILE"]}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
+    store = RemoteState(s3_store["url"], BUCKET, prefix=f"runner-{cli_kind}")
+    module = remote_module(store, "tb1", sleep=6)
+    mine = TerraformRunner(str(cli.binary), workdir(tmp_path / "a", module))
+    mine.init()
+    first = mine.stream("apply", auto_approve=IsFlagged)
+    assert first.ok, first.error_text()
+    assert sorted(r["name"] for r in mine.state_resources()) == ["manager", "slow"]
+    assert not (mine.workdir / "terraform.tfstate").exists()
+
+    other = TerraformRunner(str(cli.binary), workdir(tmp_path / "b", module))
+    other.init()
+    holder = subprocess.Popen(
+        [cli.binary, "apply", "-auto-approve", "-input=false"],
+        cwd=mine.workdir,
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _exists(s3_store["client"], store.key("tb1") + ".tflock"):
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        refused = other.stream("apply", auto_approve=IsFlagged)
+    finally:
+        assert holder.wait(timeout=120) == 0
+    assert not refused.ok and refused.transient() is None  # a lock is not retried blindly
+    error = terraform_failure("apply", refused)
+    assert "another run holds this testbed's state lock by " in str(error.hint)
+    assert "force-unlock" in str(error.hint)
+    assert [r["name"] for r in other.state_resources()] == ["manager", "slow"]
