@@ -163,6 +163,9 @@ def remote_list(as_json: Json = False) -> None:
     if as_json:
         ui.print_json(rows)
         return
+    if not rows:
+        ui.info("no testbeds in the shared store")
+        return
     ui.show(
         ui.table(
             "testbeds in the shared store",

@@ -63,6 +63,7 @@ def test_all_fine_with_a_mirrored_provider(machine: Path, monkeypatch: pytest.Mo
     assert "mirrored for registry.opentofu.org" in found["OpenStack provider"].found
     assert found["clouds.yaml"].status == "ok" and "demo" in found["clouds.yaml"].found
     assert found["remote state"].found.startswith("local")
+    assert report.ok, [f for f in report.findings if f.status == "problem"]
 
 
 def test_a_missing_tool_is_a_problem_with_what_to_do(
