@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -215,6 +216,9 @@ def env_new(
     ] = None,
     availability_zone: Annotated[str | None, typer.Option("--availability-zone")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Never ask: a choice left open is an error.")
+    ] = False,
     env_dir: EnvDir = None,
     as_json: Json = False,
 ) -> None:
@@ -237,8 +241,17 @@ def env_new(
 
     environment_target(name, env_dir, force)  # bad name, existing file: before the cloud
     conn = connect(cloud)
+    catalog = read_catalog(conn)
+    external = sorted(str(n.get("name")) for n in catalog.networks if n.get("is_router_external"))
+    if public is None and len(external) > 1 and not (yes or as_json) and sys.stdin.isatty():
+        public = str(
+            typer.prompt(
+                f"external networks: {', '.join(external)}; which one for the router and the "
+                "floating IP?"
+            )
+        ).strip()  # propose() refuses a name that is not among them
     choices = Choices(public, flavor_manager, flavor_node, image, availability_zone)
-    proposal = propose(read_catalog(conn), cloud, choices)
+    proposal = propose(catalog, cloud, choices)
     path, shadows = write_environment(name, render_tfvars(proposal, name), env_dir, force)
     env = load_environment(str(path), Catalog.locate(env_dir))
     report = run_preflight(conn, cloud, env.values)

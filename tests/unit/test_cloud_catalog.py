@@ -105,3 +105,66 @@ def test_the_written_environment_validates_and_explains_each_value(tmp_path: Pat
     assert write_environment("myregio", text + "\n", tmp_path, force=True)[0] == path
     with pytest.raises(InputError, match="not usable as a file name"):
         write_environment("../evil", text, tmp_path, force=False)
+
+
+class FakeConnection:
+    current_project_id = "p-1"
+
+
+@pytest.fixture
+def fake_cloud(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """`env new` against a golden catalog: connect, read_catalog and the preflight faked."""
+    import scs_testbed.cloud
+    import scs_testbed.cloud_catalog
+    import scs_testbed.preflight
+    from scs_testbed.preflight import CheckRow, PreflightReport
+
+    seen: dict[str, object] = {"catalog": "scs-standard"}
+    monkeypatch.setattr(scs_testbed.cloud, "connect", lambda cloud: FakeConnection())
+    monkeypatch.setattr(
+        scs_testbed.cloud_catalog, "read_catalog", lambda conn: catalog(str(seen["catalog"]))
+    )
+
+    def preflight(conn: object, cloud: str, values: dict[str, object], **_: object) -> object:
+        seen["values"] = values
+        return PreflightReport(cloud, "p-1", [CheckRow("flavor node", True, message="ok")])
+
+    monkeypatch.setattr(scs_testbed.preflight, "run_preflight", preflight)
+    return seen
+
+
+def test_env_new_writes_validates_and_shows_the_preflight(
+    tmp_path: Path, fake_cloud: dict[str, object]
+) -> None:
+    from typer.testing import CliRunner
+
+    from scs_testbed.cli import app
+
+    argv = ["env", "new", "mine", "--cloud", "regio", "--env-dir", str(tmp_path), "--json"]
+    done = CliRunner().invoke(app, argv)
+    assert done.exit_code == 0, done.output
+    answer = json.loads(done.stdout)
+    assert answer["path"] == str(tmp_path / "mine.tfvars")
+    assert answer["values"]["flavor_node"] == "SCS-8V-32" and answer["preflight"]["ok"]
+    assert fake_cloud["values"]["flavor_node"] == "SCS-8V-32"  # the preflight read the file
+    again = CliRunner().invoke(app, argv)
+    assert getattr(again.exception, "exit_code", None) == 2  # InputError, as main() exits
+    assert "exists" in str(again.exception)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "code"),
+    [("cannot-host", [], 3), ("odd-names", ["--yes"], 2)],
+)
+def test_env_new_writes_nothing_when_it_cannot(
+    tmp_path: Path, fake_cloud: dict[str, object], name: str, extra: list[str], code: int
+) -> None:
+    from typer.testing import CliRunner
+
+    from scs_testbed.cli import app
+
+    fake_cloud["catalog"] = name
+    argv = ["env", "new", "mine", "--cloud", "c", "--env-dir", str(tmp_path), *extra]
+    done = CliRunner().invoke(app, argv)
+    assert getattr(done.exception, "exit_code", None) == code, done.output
+    assert list(tmp_path.iterdir()) == []
