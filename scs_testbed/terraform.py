@@ -491,7 +491,28 @@ class TerraformRunner:
         )
 
     def state_resources(self) -> list[dict[str, Any]]:
-        return state_resources(self.workdir)
+        """Managed resources in the testbed's state: the local file, or the backend's."""
+        from scs_testbed.remote_state import is_remote, parse_state
+
+        if not is_remote(self.workdir):
+            return state_resources(self.workdir)
+        from scs_testbed import runner
+        from scs_testbed.errors import TerraformError
+
+        done = runner.run(
+            self.argv("state", "pull"),
+            cwd=self.workdir,
+            env=self.environ(),
+            timeout=300,
+            umask=runner.PRIVATE_UMASK,
+        )
+        if not done.ok:
+            raise TerraformError(
+                "terraform state pull failed (remote state)",
+                details=done.stderr.strip().splitlines()[-5:],
+                hint="check the store's endpoint and the AWS_* credentials (scs-testbed doctor)",
+            )
+        return parse_state(done.stdout, f"the store of {self.workdir.name}")
 
     def _open_log(self, command: str) -> Any:
         if self.log_dir is None:

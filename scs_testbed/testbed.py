@@ -180,6 +180,12 @@ def root_module(workdir: Path, variables: list[str]) -> dict[str, Any]:
 def ensure_keypair(workspace: Workspace) -> str:
     """The testbed's own SSH key pair (generated locally, private key 0600); the public key."""
     if not workspace.private_key.is_file():
+        if workspace.public_key.is_file():  # attached from the shared store without the key
+            raise InputError(
+                f"testbed {workspace.name!r} has no private key on this machine",
+                hint="a new key would replace the VMs' key: bring the key along with "
+                f"`scs-testbed attach {workspace.name} --key PATH` (docs/remote-state.md)",
+            )
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -204,12 +210,19 @@ def write_workspace(target: Target, terraform: str) -> TerraformRunner:
 
     The testbed's record (testbed.json) is written by `record_testbed` once a step worked.
     """
+    from scs_testbed import remote_state
+
     workspace = target.workspace
+    backend = remote_state.backend_of(workspace)  # before create(): a new testbed has no record
+    if backend is not None:
+        remote_state.require_credentials(backend)
     workspace.create()
     values = dict(target.values)
     values["public_key"] = ensure_keypair(workspace)
     write_atomic(workspace.tfvars_file, json.dumps(values, indent=2) + "\n")
     module = root_module(workspace.path, list(values))
+    if backend is not None:  # the state lives in the shared store (docs/remote-state.md)
+        module = remote_state.add_backend(module, backend, target.name, target.env.name)
     write_atomic(workspace.root_module, json.dumps(module, indent=2) + "\n")
     return TerraformRunner(terraform, workspace.path, workspace.log_dir)
 
@@ -226,6 +239,11 @@ def record_testbed(target: Target, terraform: str) -> None:
         prefix=target.prefix,
         terraform=terraform,
     )
+    from scs_testbed import remote_state
+
+    backend = remote_state.backend_of(workspace) if "backend" not in meta else None
+    if backend is not None:
+        meta["backend"] = backend.as_record(target.name)
     meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     meta.setdefault("state", "new")
     workspace.write_meta(meta)
@@ -342,10 +360,14 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
         details.append(f"{where}{message}")
     if len(grouped) > shown:
         details.append(f"… and {len(grouped) - shown} more distinct error(s)")
+    hint = "the full Terraform log is in the testbed's logs/ directory"
+    from scs_testbed.remote_state import lock_hint
+
+    locked = lock_hint(result.errors)
     return TerraformError(
         f"terraform {command} failed ({len(result.errors)} error(s))",
         details=details or [f"exit code {result.returncode}"],
-        hint="the full Terraform log is in the testbed's logs/ directory",
+        hint=f"{locked}; {hint}" if locked else hint,
     )
 
 
@@ -388,7 +410,10 @@ def _deploy(
     binary = find_terraform(terraform)
     assert binary is not None
     workspace = target.workspace
-    already = workspace.exists and bool(workspace.read_state_resources())
+    already = workspace.exists and (
+        bool(workspace.read_state_resources())
+        or (_remote(workspace) and workspace.read_meta().get("state") not in (None, "new"))
+    )
     if skip_check:
         reporter.note("preflight skipped (--skip-check)")
     elif already:
@@ -530,6 +555,10 @@ def _destroy(
     meta = workspace.read_meta("prefix", "cloud")
     prefix, cloud = str(meta["prefix"]), str(meta["cloud"])
     resources = workspace.read_state_resources()
+    if _remote(workspace):  # the state is in the shared store: read it from there
+        reader = open_runner(workspace, terraform)
+        reader.init()
+        resources = reader.state_resources()
     runner = open_runner(workspace, terraform) if resources else None
     if meta.get("state") in UNFINISHED_STATES and not force_cleanup:
         # An interrupted or killed apply leaves resources whose create was in flight but never
@@ -605,6 +634,12 @@ def remove_workspace(workspace: Workspace) -> None:
             details=problems[:5],
             hint="remove it by hand (check its permissions first)",
         )
+
+
+def _remote(workspace: Workspace) -> bool:
+    from scs_testbed.remote_state import is_remote
+
+    return is_remote(workspace.path)
 
 
 def _flag() -> Any:

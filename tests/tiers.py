@@ -69,6 +69,30 @@ def terraform_command() -> str | None:
     return str(REPO / "tests" / "tools" / "terraform-shim")
 
 
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"  # what tests/tools/build-minio builds
+
+
+def minio_command() -> str | None:
+    """MinIO for the remote-state tests: $SCS_TESTBED_TEST_MINIO, else build-minio's output."""
+    explicit = os.environ.get("SCS_TESTBED_TEST_MINIO")
+    if explicit:
+        return explicit if shutil.which(explicit) else None
+    built = Path.home() / ".cache" / "scs-testbed" / "minio" / MINIO_VERSION / "minio"
+    return str(built) if built.is_file() and os.access(built, os.X_OK) else None
+
+
+def missing_s3_server() -> str | None:
+    """Why no S3 server can run for the remote-state tests (MinIO, else moto), or None."""
+    if minio_command():
+        return None
+    try:
+        import boto3  # noqa: F401
+        import moto.server  # noqa: F401
+    except ImportError:
+        return "no S3 server: neither MinIO (tests/tools/build-minio) nor moto[server] (pip)"
+    return None
+
+
 def missing_cli(kind: str) -> str | None:
     """Why the terraform tier cannot run under `kind` (opentofu or terraform), or None."""
     if terraform_clis()[kind] is not None:

@@ -223,11 +223,21 @@ def status(name: NameArgument = None, env: EnvFilter = None, as_json: Json = Fal
     )
 
 
-def list_(as_json: Json = False) -> None:
+def list_(
+    as_json: Json = False,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="List the testbeds of the shared state store.")
+    ] = False,
+) -> None:
     """List known testbeds: environment, cloud, created, state, resources in the state."""
     from scs_testbed import testbed, ui
     from scs_testbed.lifecycle_view import show_testbeds
 
+    if remote:  # every machine's testbeds (docs/remote-state.md)
+        from scs_testbed.cli.porting import remote_list
+
+        remote_list(as_json)
+        return
     rows = testbed.list_testbeds()
     if as_json:
         ui.print_json(rows)
