@@ -29,13 +29,14 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.loopback import SilentServer
 
 CASES_DIR = Path(__file__).parent / "bad_input"
 REPO = Path(__file__).resolve().parents[2]
@@ -77,35 +78,9 @@ def load_cases() -> list[dict[str, Any]]:
 CASES = load_cases()
 
 
-class HangingServer:
-    """A loopback TCP server that accepts every connection and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
-    server = HangingServer()
+    server = SilentServer()
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     closed_port = closed.getsockname()[1]

@@ -11,14 +11,14 @@ import os
 import pty
 import select
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.loopback import SilentServer
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = {"name": "tb", "environment": "local", "cloud": "good", "prefix": "tb"}
@@ -43,33 +43,6 @@ def cli_env(tmp_path: Path, clouds: str = "clouds: {}\n") -> dict[str, str]:
         PYTHONPATH=str(REPO),
     )
     return env
-
-
-class SilentServer:
-    """Accepts connections and never answers; `accepted` is set at the first connection."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = threading.Event()
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-            self.accepted.set()
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 def test_ctrl_c_while_blocked_on_the_cloud_says_so_and_exits_130(tmp_path: Path) -> None:
