@@ -88,10 +88,13 @@ def install_apt_packages() -> None:
         _check(runner.run(argv, env=env), "apt-get failed")
 
 
-def install_venv(layout: Layout) -> None:
-    """Create the venv and pip-install the pinned services and our plugins package."""
+def install_venv(layout: Layout) -> bool:
+    """Create the venv and pip-install the pinned services and our plugins package.
+
+    Returns whether anything was installed (running services then still run the old code).
+    """
     if venv_ready(layout):
-        return
+        return False
     python = os.environ.get(PYTHON_ENV, sys.executable)
     if not layout.python.exists():
         ui.info(f"creating the venv {layout.venv}")
@@ -112,6 +115,7 @@ def install_venv(layout: Layout) -> None:
     )
     shutil.rmtree(build.parent, ignore_errors=True)
     layout.install_marker.write_text(_fingerprint() + "\n", encoding="utf-8")
+    return True
 
 
 def _check(result: runner.Completed, message: str) -> None:

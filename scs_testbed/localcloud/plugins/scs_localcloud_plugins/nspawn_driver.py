@@ -4,12 +4,16 @@ nova.conf: `compute_driver = scs_localcloud_plugins.nspawn_driver.NspawnDriver` 
 `[scs_nspawn] state_dir`, `rootfs` (the image built by scs_testbed.localcloud.image).
 The fake driver keeps nova's bookkeeping (resources, instance list); this class adds the real
 container: the config drive built by nova's own metadata code, the port's MAC and fixed IP,
-the console. Not wired into `localcloud up` yet; floating IPs are neutron's and need a hook
-there (nspawn.Host.add_floating_ip).
+the console. `localcloud up` selects it (`--driver nspawn`, the default); floating IPs are
+neutron's business and reach the host through scs_localcloud_plugins.floating. A guest that
+reboots itself makes nspawn exit; a background thread boots it again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 from nova.api.metadata import base as instance_metadata
@@ -23,7 +27,11 @@ OPTS = [
     cfg.StrOpt("state_dir", help="Where the host layer keeps servers and networks."),
     cfg.StrOpt("rootfs", help="The shared root filesystem every server's overlay sits on."),
     cfg.IntOpt("stop_timeout", default=30, help="Seconds a clean power-off may take."),
+    cfg.FloatOpt(
+        "supervise_interval", default=1.0, help="Seconds between checks for guest reboots."
+    ),
 ]
+LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 CONF.register_opts(OPTS, group="scs_nspawn")
 
@@ -53,12 +61,34 @@ def config_drive(instance: Any, injected_files: Any, network_info: Any) -> dict[
     }
 
 
-class NspawnDriver(fake.FakeDriver):
-    """The fake driver's bookkeeping plus a real container per server."""
+class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
+    """The fake driver's bookkeeping plus a real container per server.
+
+    The base keeps a stable node identity, so nova-compute can be restarted.
+    """
 
     def __init__(self, virtapi: Any, read_only: bool = False) -> None:
         super().__init__(virtapi, read_only)
         self.host = nspawn.Host(CONF.scs_nspawn.state_dir, CONF.scs_nspawn.rootfs)
+        self._supervisor: threading.Thread | None = None
+
+    def init_host(self, host: str) -> None:
+        super().init_host(host)
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="scs-nspawn-supervisor", daemon=True
+            )
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Boot again what the guest rebooted (systemd-nspawn exits on a guest reboot)."""
+        while True:
+            time.sleep(CONF.scs_nspawn.supervise_interval)
+            try:
+                for uuid in self.host.restart_rebooted():
+                    LOG.info("server %s rebooted itself; booted it again", uuid)
+            except Exception:  # keep supervising; the next round retries
+                LOG.exception("restarting a rebooted server failed")
 
     def spawn(self, context, instance, image_meta, injected_files, admin_password,
               allocations, network_info=None, block_device_info=None, power_on=True,
