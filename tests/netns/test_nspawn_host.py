@@ -171,6 +171,9 @@ def test_delete_after_a_crash_cleans_up(cloud: containers.Cloud) -> None:
     os.kill(pid, signal.SIGKILL)  # our own child, by its PID
     containers.wait_until(lambda: not host.is_running(server.uuid), 30, "nspawn gone")
     host.delete(server.uuid, timeout=10)
-    containers.wait_until(
-        lambda: containers.leftovers(cloud, [server], stubs) == [], 30, "the container's end"
-    )
+    try:
+        containers.wait_until(
+            lambda: containers.leftovers(cloud, [server], stubs) == [], 30, "the container's end"
+        )
+    except TimeoutError:
+        pytest.fail(f"left behind: {containers.leftovers(cloud, [server], stubs)}")

@@ -221,6 +221,31 @@ def _reap(pid: int) -> None:
         _EXITS[pid] = os.waitstatus_to_exitcode(status)
 
 
+def _rooted_in(root: Path) -> list[_Process]:
+    """Living processes of another mount namespace that has the overlay at `root` mounted:
+    a container's, even after its nspawn died (mountinfo names the overlay's upperdir)."""
+    upper = f"upperdir={root.parent / 'upper'},"
+    ours = os.readlink("/proc/self/ns/mnt")
+    matching: dict[str, bool] = {}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            namespace = os.readlink(entry / "ns" / "mnt")
+            if namespace == ours:
+                continue
+            if namespace not in matching:
+                matching[namespace] = upper in (entry / "mountinfo").read_text()
+        except OSError:
+            continue
+        if matching[namespace]:
+            process = _Process.of(int(entry.name))
+            if process.alive():
+                found.append(process)
+    return found
+
+
 def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -344,6 +369,12 @@ class Host:
                     member.signal(signal.SIGKILL)
             _wait(lambda: not any(m.alive() for m in family), 10)
             (self.server_dir(uuid) / "nspawn.pid").unlink(missing_ok=True)
+        # A container whose nspawn died (killed, crashed) lives on by itself for a moment:
+        # find its processes by their root directory and end them before unmounting.
+        root = self.server_dir(uuid) / "root"
+        for orphan in _rooted_in(root):
+            orphan.signal(signal.SIGKILL)
+        _wait(lambda: not _rooted_in(root), 10)
         with self._locked():
             self._unplug(uuid)
             self._unmount(uuid)
@@ -608,11 +639,16 @@ class Host:
             _route(floating, record["inner"], network.uplink)
 
     def _apply_nat(self, network: Network, record: dict[str, Any]) -> None:
-        """The namespace's whole nft ruleset: DNAT/SNAT per floating IP (replaced at once)."""
+        """The namespace's whole nft ruleset (replaced at once): DNAT/SNAT per floating IP,
+        and nothing forwarded out of the namespace except to the host itself, so no server's
+        traffic leaves this machine even where the host forwards packets."""
         lines = [
             "table ip scs",
             "delete table ip scs",
             "table ip scs {",
+            "  chain egress_guard { type filter hook forward priority filter;",
+            f'    oifname "uplink" ip daddr != {record["outer"]} drop',
+            "  }",
             "  chain pre { type nat hook prerouting priority dstnat;",
             *(f"    ip daddr {fip} dnat to {fixed}" for fip, fixed in record["floating"].items()),
             "  }",
