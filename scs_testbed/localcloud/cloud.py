@@ -187,6 +187,7 @@ def up(
     layout.create()
     install.install_apt_packages()
     reinstalled = install.install_venv(layout)
+    reinstalled |= install.install_driver_shim(layout)
     chosen = configs.chosen_driver(layout, driver)
     built = None
     if chosen == "nspawn":

@@ -18,7 +18,8 @@ SECRET_NAMES = ("admin", "service", "database", "rabbit", "testbed")
 # nova's compute driver per choice of `localcloud up --driver`
 DRIVERS = {
     # every server boots as a systemd-nspawn container (scs_localcloud_plugins.nspawn_driver)
-    "nspawn": "scs_localcloud_plugins.nspawn_driver.NspawnDriver",
+    # (nova imports it as nova.virt.scs_nspawn: install.install_driver_shim)
+    "nspawn": "scs_nspawn.NspawnDriver",
     # servers are rows in the database; nothing boots
     "fake": "fake.FakeDriverWithoutFakeNodes",
 }

@@ -118,6 +118,27 @@ def install_venv(layout: Layout) -> bool:
     return True
 
 
+# nova loads its compute driver as `nova.virt.<compute_driver>`: a one-line module there
+# makes ours loadable (compute_driver = scs_nspawn.NspawnDriver).
+DRIVER_SHIM = "scs_nspawn.py"
+DRIVER_SHIM_TEXT = (
+    "# Written by scs-testbed localcloud up: nova loads drivers from nova.virt only.\n"
+    "from scs_localcloud_plugins.nspawn_driver import NspawnDriver  # noqa: F401\n"
+)
+
+
+def install_driver_shim(layout: Layout) -> bool:
+    """Put nova.virt.scs_nspawn into the venv (again when missing); True if it was written."""
+    found = sorted(layout.venv.glob("lib/python3*/site-packages/nova/virt/__init__.py"))
+    if not found:
+        raise InstallError(f"nova is not installed in {layout.venv}")
+    shim = found[0].parent / DRIVER_SHIM
+    if shim.is_file() and shim.read_text(encoding="utf-8") == DRIVER_SHIM_TEXT:
+        return False
+    shim.write_text(DRIVER_SHIM_TEXT, encoding="utf-8")
+    return True
+
+
 def _check(result: runner.Completed, message: str) -> None:
     if result.ok:
         return

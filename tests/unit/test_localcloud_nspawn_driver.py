@@ -23,6 +23,15 @@ assert (port.id, port.mac, port.address) == ("port-1", "fa:16:3e:00:00:05", "192
 assert (port.network.id, port.network.cidr, port.network.gateway) == (
     "net-1", "192.168.16.0/20", "192.168.16.1")
 assert issubclass(d.NspawnDriver, fake.FakeDriverWithoutFakeNodes)
+data = {"links": [{"id": "tap1", "vif_id": "port-1", "ethernet_mac_address": "fa:16:3e:00:00:05"}],
+        "networks": [{"id": "network0", "type": "ipv4_dhcp", "link": "tap1",
+                      "network_id": "net-1"}],
+        "services": [{"type": "dns", "address": "192.0.2.53"}]}
+static = d.static_network_data(data, (port,))
+assert static["networks"] == [{"id": "network0", "type": "ipv4", "link": "tap1",
+    "network_id": "net-1", "ip_address": "192.168.16.5", "netmask": "255.255.240.0",
+    "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "192.168.16.1"}]}]
+assert static["links"] == data["links"] and static["services"] == data["services"]
 print("ok")
 """
 

@@ -11,6 +11,8 @@ reboots itself makes nspawn exit; a background thread boots it again.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import threading
 import time
@@ -32,6 +34,7 @@ OPTS = [
     ),
 ]
 LOG = logging.getLogger(__name__)
+ANY = str(ipaddress.IPv4Address(0))  # the default route's network and netmask
 CONF = cfg.CONF
 CONF.register_opts(OPTS, group="scs_nspawn")
 
@@ -50,15 +53,46 @@ def ports_of(network_info: Any) -> tuple[nspawn.Port, ...]:
     return tuple(ports)
 
 
+def static_network_data(data: dict[str, Any], ports: tuple[nspawn.Port, ...]) -> dict[str, Any]:
+    """network_data.json with DHCP networks made static (the local cloud has no DHCP agent).
+
+    nova says `ipv4_dhcp` for subnets with DHCP enabled; a cloud's DHCP agent would then hand
+    out the port's fixed IP. Here the same address, netmask and default route are written
+    into the entry, as nova does for subnets without DHCP.
+    """
+    by_vif = {link["id"]: link.get("vif_id") for link in data.get("links", [])}
+    by_port = {port.id: port for port in ports}
+    networks = []
+    for network in data.get("networks", []):
+        port = by_port.get(by_vif.get(network.get("link"), ""))
+        if network.get("type") == "ipv4_dhcp" and port is not None:
+            net = ipaddress.ip_network(port.network.cidr)
+            network = {
+                **network,
+                "type": "ipv4",
+                "ip_address": port.address,
+                "netmask": str(net.netmask),
+                "routes": [{"network": ANY, "netmask": ANY, "gateway": port.network.gateway}],
+            }
+        networks.append(network)
+    return {**data, "networks": networks}
+
+
 def config_drive(instance: Any, injected_files: Any, network_info: Any) -> dict[str, bytes]:
-    """What nova would put on the config drive for this instance, path -> bytes."""
+    """What nova would put on the config drive for this instance, path -> bytes
+    (network_data.json static where nova says DHCP, see static_network_data)."""
     metadata = instance_metadata.InstanceMetadata(
         instance, content=injected_files, network_info=network_info
     )
-    return {
-        path: value if isinstance(value, bytes) else str(value).encode()
-        for path, value in metadata.metadata_for_config_drive()
-    }
+    ports = ports_of(network_info)
+    drive = {}
+    for path, value in metadata.metadata_for_config_drive():
+        content = value if isinstance(value, bytes) else str(value).encode()
+        if path.endswith("/network_data.json"):
+            data = static_network_data(json.loads(content), ports)
+            content = json.dumps(data).encode()
+        drive[path] = content
+    return drive
 
 
 class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
