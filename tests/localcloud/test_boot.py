@@ -1,6 +1,7 @@
-"""Servers that boot: deploy `-e local` on the nspawn driver and use the testbed for real.
+"""Servers that boot: the nspawn driver through the API, then a testbed used for real.
 
-One testbed (1 manager + 3 nodes) is deployed for the module: host keys come from the console
+`test_a_server_boots_through_the_api` needs no bootstrap. The rest deploys one testbed
+(1 manager + 3 nodes) for the module: host keys come from the console
 log through the compute API and are pinned; `ssh` reaches the manager on its floating IP and a
 node through it with StrictHostKeyChecking yes; `watch` follows the real bootstrap to the first
 step that needs the internet; `tunnel` (sshuttle) reaches a TCP service on a node; reboot and
@@ -87,22 +88,144 @@ def bootstrap_blocks_cloud_init() -> bool:
 
 
 @pytest.fixture(scope="module")
-def booting(cloud: LocalCloud) -> Iterator[None]:
+def nspawn_cloud(cloud: LocalCloud) -> Iterator[None]:
     """The cloud on the nspawn driver for this module, then back to the driver it had."""
     from scs_testbed import localcloud
 
-    if bootstrap_blocks_cloud_init():
-        pytest.skip(
-            "bootstrap/ runs from cloud-init's runcmd, so host keys reach the console only "
-            "after the whole (offline: failing, slow) bootstrap; waits for the bootstrap that "
-            "starts as its own unit"
-        )
     previous = "nspawn" if cloud.boots else "fake"
     localcloud.up(driver="nspawn", progress=lambda _message: None)
     try:
         yield
     finally:
         localcloud.up(driver=previous, progress=lambda _message: None)
+
+
+@pytest.fixture(scope="module")
+def booting(nspawn_cloud: None) -> None:
+    if bootstrap_blocks_cloud_init():
+        pytest.skip(
+            "bootstrap/ runs from cloud-init's runcmd, so host keys reach the console only "
+            "after the whole (offline: failing, slow) bootstrap; waits for the bootstrap that "
+            "starts as its own unit"
+        )
+
+
+def test_a_server_boots_through_the_api(
+    nspawn_cloud: None, cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """No testbed, no bootstrap: a server with a small user_data, created with openstacksdk
+    as any user would, boots from nova's config drive (its DHCP subnet made static), prints
+    host keys on the console, answers SSH on its floating IP with exactly those keys,
+    reboots and stops through the API; deleting it all leaves nothing on the host."""
+    import base64
+
+    import paramiko
+
+    from scs_testbed.localcloud import Layout
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+    from scs_testbed.remote import hostkeys
+    from tests.netns import containers
+
+    conn, prefix = cloud.project, "lc-api-boot"
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    made: list[tuple[str, Any]] = []
+    namespaces: set[str] = set()
+    try:
+        keypair = conn.compute.create_keypair(
+            name=prefix, public_key=(tmp_path / "id_ed25519.pub").read_text()
+        )
+        made.append(("keypair", keypair))
+        network = conn.network.create_network(name=prefix)
+        made.append(("network", network))
+        subnet = conn.network.create_subnet(
+            name=prefix, network_id=network.id, ip_version=4, cidr="192.168.16.0/20"
+        )
+        made.append(("subnet", subnet))
+        router = conn.network.create_router(
+            name=prefix,
+            external_gateway_info={"network_id": conn.network.find_network("public").id},
+        )
+        made.append(("router", router))
+        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        made.append(("interface", (router, subnet)))
+        port = conn.network.create_port(
+            name=prefix,
+            network_id=network.id,
+            fixed_ips=[{"subnet_id": subnet.id, "ip_address": "192.168.16.5"}],
+        )
+        made.append(("port", port))
+        user_data = containers.USER_DATA.format(hostname=prefix)
+        server = conn.compute.create_server(
+            name=prefix,
+            flavor_id=conn.compute.find_flavor("SCS-1V-2-10").id,
+            image_id=conn.image.find_image("Ubuntu 24.04").id,
+            networks=[{"port": port.id}],
+            key_name=prefix,
+            user_data=base64.b64encode(user_data.encode()).decode(),
+        )
+        made.append(("server", server))
+        fip = conn.network.create_ip(
+            floating_network_id=conn.network.find_network("public").id, port_id=port.id
+        )
+        made.append(("ip", fip))
+        address = fip.floating_ip_address
+        conn.compute.wait_for_server(server, "ACTIVE", wait=180)
+        namespaces = {n.namespace for n, _ in host.network_records() if n.id == network.id}
+        assert namespaces, "no namespace for the server's network"
+
+        console = lambda: conn.compute.get_server_console_output(server)["output"]  # noqa: E731
+        wait_until(lambda: hostkeys.END_MARKER in console(), 180, "host keys on the console")
+        keys = hostkeys.parse_console_host_keys(console())
+        wait_until(lambda: banner(address).startswith(b"SSH-2.0"), 180, "sshd on the fip")
+
+        def hostname() -> str:
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            for k in keys:
+                blob = base64.b64decode(k.blob)
+                client.get_host_keys().add(
+                    address, k.key_type, paramiko.PKey.from_type_string(k.key_type, blob)
+                )
+            client.connect(
+                address,
+                username=containers.DEFAULT_USER,
+                key_filename=str(key),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=10,
+            )
+            try:
+                return client.exec_command("hostname")[1].read().decode().strip()
+            finally:
+                client.close()
+
+        assert hostname() == prefix
+
+        nspawn_pid = lambda: (host.pids(server.id) or [0])[0]  # noqa: E731
+        before = nspawn_pid()
+        conn.compute.reboot_server(server, "HARD")
+        wait_until(lambda: nspawn_pid() not in (0, before), 120, "a new container")
+        conn.compute.wait_for_server(conn.compute.get_server(server.id), "ACTIVE", wait=120)
+        wait_until(lambda: banner(address).startswith(b"SSH-2.0"), 180, "sshd after reboot")
+        assert hostname() == prefix  # same disk, same host keys
+
+        conn.compute.stop_server(server)
+        conn.compute.wait_for_server(conn.compute.get_server(server.id), "SHUTOFF", wait=120)
+        assert not host.is_running(server.id)
+    finally:
+        for kind, resource in reversed(made):
+            if kind == "server":
+                conn.compute.delete_server(resource, ignore_missing=True)
+                conn.compute.wait_for_delete(resource, wait=120)
+            elif kind == "interface":
+                conn.network.remove_interface_from_router(resource[0], subnet_id=resource[1].id)
+            elif kind == "keypair":
+                conn.compute.delete_keypair(resource, ignore_missing=True)
+            else:
+                getattr(conn.network, f"delete_{kind}")(resource, ignore_missing=True)
+    assert host_leftovers(namespaces) == []
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +303,11 @@ def test_reboot_and_delete_through_the_api(testbed: dict[str, Any], cloud: Local
     conn = cloud.project
     host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
     node = conn.compute.find_server(f"{NAME}-node-0")
-    before = host.pids(node.id)[0]
+    nspawn_pid = lambda: (host.pids(node.id) or [0])[0]  # noqa: E731
+    before = nspawn_pid()
     conn.compute.reboot_server(node, "HARD")
     wait_until(
-        lambda: host.is_running(node.id) and host.pids(node.id)[0] != before,
+        lambda: nspawn_pid() not in (0, before),
         120,
         "a new container after the reboot",
     )
