@@ -10,7 +10,8 @@ import typer
 from scs_testbed.cli.options import at_least_one
 
 localcloud_app = typer.Typer(
-    help="A local OpenStack (fake hypervisor and storage) to try the tool without an account.",
+    help="A local OpenStack (servers boot as containers, fake storage) to try the tool "
+    "without an account.",
     no_args_is_help=True,
 )
 
@@ -21,12 +22,23 @@ def up_command(
         list[str] | None,
         typer.Option("--quota", "-q", help="Set a testbed project quota, e.g. ram=16384,cores=8."),
     ] = None,
+    driver: Annotated[
+        str | None,
+        typer.Option(
+            "--driver",
+            help="nova's compute driver: nspawn (servers boot as containers) or fake (rows in "
+            "the database only). Default: the one of the last `up`, else nspawn.",
+        ),
+    ] = None,
+    rebuild_image: Annotated[
+        bool, typer.Option("--rebuild-image", help="Build the server image again (nspawn).")
+    ] = False,
 ) -> None:
     """Install what is missing and start the local cloud (root; idempotent)."""
     from scs_testbed import localcloud, ui
 
     quotas = localcloud.parse_quotas(quota or [])
-    result = localcloud.up(quotas)
+    result = localcloud.up(quotas, driver=driver, rebuild_image=rebuild_image)
     started = ", ".join(result.started) if result.started else "nothing (already running)"
     ui.success(f"local cloud ready in {result.seconds:.0f} s; started: {started}")
     ui.info(
@@ -38,7 +50,10 @@ def up_command(
         + " ".join(f"{k}={v}" for k, v in sorted(result.quotas.items()))
     )
     ui.info('use it:  eval "$(scs-testbed localcloud env)"   (or -e local for a testbed)')
-    ui.info("note: servers reach ACTIVE but never boot here, so the in-VM bootstrap is not run")
+    if result.image is not None:
+        ui.info(f"compute driver nspawn: servers boot as containers from {result.image.rootfs}")
+    else:
+        ui.info("compute driver fake: servers reach ACTIVE but never boot")
 
 
 @localcloud_app.command("down")
@@ -53,6 +68,8 @@ def down_command(
     result = localcloud.down(purge)
     what = ", ".join(result.stopped) if result.stopped else "nothing was running"
     ui.success(f"stopped in {result.seconds:.0f} s: {what}")
+    if result.servers:
+        ui.info(f"{result.servers} server(s) powered off; their disks stay until deleted")
     if result.killed:
         ui.warn(f"had to SIGKILL pids {', '.join(map(str, result.killed))}")
     if result.purged:

@@ -1,8 +1,8 @@
 """The local cloud: a real OpenStack control plane with fake back-ends on this machine.
 
-keystone, glance, placement, nova (fake hypervisor), neutron (ML2 with an agentless binding
-driver), cinder (fake driver), RabbitMQ and MariaDB, all on 127.0.0.1. Servers reach ACTIVE
-but never boot, so the Terraform side of a testbed can run here; its bootstrap cannot.
+keystone, glance, placement, nova, neutron (ML2 with an agentless binding driver), cinder
+(fake driver), RabbitMQ and MariaDB, all on 127.0.0.1. Servers boot as systemd-nspawn
+containers (`--driver nspawn`) or stay database rows (`--driver fake`, the default for now).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from scs_testbed.localcloud.cloud import (
     readiness_problem,
     require_root,
     status,
+    stop_servers,
     up,
 )
 from scs_testbed.localcloud.layout import ADMIN_CLOUD_NAME, CLOUD_NAME, Layout
@@ -40,5 +41,6 @@ __all__ = [
     "readiness_problem",
     "require_root",
     "status",
+    "stop_servers",
     "up",
 ]

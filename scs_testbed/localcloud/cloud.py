@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scs_testbed import runner, ui
 from scs_testbed.errors import InputError, TestbedError
-from scs_testbed.localcloud import configs, install, procs, provision
+from scs_testbed.localcloud import configs, image, install, procs, provision
 from scs_testbed.localcloud.layout import CLOUD_NAME, Layout
 from scs_testbed.localcloud.services import (
     BY_NAME,
@@ -56,10 +57,20 @@ class ServiceState:
     listening: bool
 
 
+# services that must restart when a config file they read changed (the compute driver, the
+# floating IP hook); everything else reads only what never changes after the first `up`
+RESTART_ON_CHANGE = {
+    "nova/nova.conf": ("nova-compute",),
+    "neutron/neutron.conf": ("neutron-api",),
+}
+
+
 @dataclass
 class UpResult:
     clouds_file: str
     project_id: str
+    driver: str = configs.DEFAULT_DRIVER
+    image: image.Image | None = None
     started: list[str] = field(default_factory=list)
     seconds: float = 0.0
     quotas: dict[str, int] = field(default_factory=dict)
@@ -71,6 +82,7 @@ class DownResult:
     killed: list[int]
     purged: bool
     seconds: float
+    servers: int = 0
 
 
 def require_root(action: str) -> None:
@@ -154,10 +166,17 @@ def log_tail(name: str, lines: int, layout: Layout | None = None) -> tuple[str, 
 def up(
     quotas: dict[str, int] | None = None,
     *,
+    driver: str | None = None,
+    rebuild_image: bool = False,
     layout: Layout | None = None,
     progress: Callable[[str], None] = ui.info,
 ) -> UpResult:
-    """Install what is missing, start what is not running, provision, write clouds.yaml."""
+    """Install what is missing, start what is not running, provision, write clouds.yaml.
+
+    `driver` picks nova's compute driver (configs.DRIVERS; None: the one of the last `up`,
+    else the default `nspawn`). With `nspawn` the server image is built first when missing
+    (`rebuild_image`: always). Services whose code or config changed are restarted.
+    """
     require_root("up")
     layout = layout or Layout.default()
     began = time.monotonic()
@@ -167,9 +186,17 @@ def up(
 
     layout.create()
     install.install_apt_packages()
-    install.install_venv(layout)
+    reinstalled = install.install_venv(layout)
+    reinstalled |= install.install_driver_shim(layout)
+    chosen = configs.chosen_driver(layout, driver)
+    built = None
+    if chosen == "nspawn":
+        built = image.ensure_image(layout, rebuild=rebuild_image)
+        what = "built" if built.built else "cached"
+        step(f"server image {what}: {built.rootfs}")
     secret = configs.load_secrets(layout)
-    configs.render_configs(layout, secret)
+    changed = configs.render_configs(layout, secret, chosen, built.rootfs if built else None)
+    _restart_changed(layout, reinstalled, changed, step)
     conflicts = _port_conflicts(layout)
     if conflicts:
         raise InputError(
@@ -198,6 +225,8 @@ def up(
         started=starter.started,
         seconds=time.monotonic() - began,
         quotas={**provision.DEFAULT_QUOTAS, **(quotas or {})},
+        driver=chosen,
+        image=built,
     )
 
 
@@ -207,13 +236,50 @@ def down(purge: bool = False, *, layout: Layout | None = None) -> DownResult:
     layout = layout or Layout.default()
     began = time.monotonic()
     stopped, killed = _stop_all(layout)
+    servers = stop_servers(layout)
     if purge:
-        for path in (layout.data, layout.etc, layout.logs, layout.run):
+        for path in (layout.data, layout.etc, layout.logs, layout.run, layout.hosts):
             shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(layout.root / "build", ignore_errors=True)
         for path in (layout.clouds_file, layout.secrets_file, layout.root / "erl_crash.dump"):
             path.unlink(missing_ok=True)
-    return DownResult(stopped, killed, purge, time.monotonic() - began)
+    return DownResult(stopped, killed, purge, time.monotonic() - began, servers)
+
+
+def stop_servers(layout: Layout) -> int:
+    """Power off every booted server and remove its mounts, veths and namespaces.
+
+    Overlays (the servers' disks) stay for their deletion through the API; `--purge` removes
+    them. Returns how many servers there were.
+    """
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+
+    if not layout.hosts.is_dir():
+        return 0
+    host = nspawn.Host(layout.hosts, Path("/nonexistent"))  # stopping never reads the image
+    uuids = host.server_uuids()
+    try:
+        host.stop_all(timeout=20)
+    except nspawn.HostError as error:
+        raise LocalCloudError(f"stopping the servers failed: {error}") from error
+    return len(uuids)
+
+
+def _restart_changed(
+    layout: Layout, reinstalled: bool, changed: list[str], step: Callable[[str], None]
+) -> None:
+    """Stop running services that would keep old code or config; `up` starts them again."""
+    names = {n for target in changed for n in RESTART_ON_CHANGE.get(target, ())}
+    if reinstalled:
+        names |= {s.name for s in SERVICES if s.stage >= 2}
+    running = [(s, record_of(layout, s)) for s in SERVICES if s.name in names]
+    records = [(s, r) for s, r in running if r is not None]
+    if not records:
+        return
+    step("restarting for new code or config: " + ", ".join(s.name for s, _ in records))
+    procs.terminate([r for _, r in records], max(s.stop_timeout for s, _ in records))
+    for service, _ in records:
+        layout.pid_file(service.name).unlink(missing_ok=True)
 
 
 def _stop_all(layout: Layout) -> tuple[list[str], list[int]]:

@@ -15,6 +15,16 @@ from scs_testbed.localcloud.services import database_url
 
 SECRET_NAMES = ("admin", "service", "database", "rabbit", "testbed")
 
+# nova's compute driver per choice of `localcloud up --driver`
+DRIVERS = {
+    # every server boots as a systemd-nspawn container (scs_localcloud_plugins.nspawn_driver)
+    # (nova imports it as nova.virt.scs_nspawn: install.install_driver_shim)
+    "nspawn": "scs_nspawn.NspawnDriver",
+    # servers are rows in the database; nothing boots
+    "fake": "fake.FakeDriverWithoutFakeNodes",
+}
+DEFAULT_DRIVER = "fake"  # nspawn once the whole flow is verified against it
+
 # template file -> where it goes under etc/
 TEMPLATES = {
     "keystone.conf": "keystone/keystone.conf",
@@ -60,8 +70,29 @@ def load_secrets(layout: Layout) -> dict[str, str]:
     return known
 
 
-def render_configs(layout: Layout, secret: dict[str, str]) -> None:
-    """(Re)write every config file under etc/ from the templates."""
+def chosen_driver(layout: Layout, choice: str | None = None) -> str:
+    """`choice` (remembered for the next `up`), else the remembered one, else the default."""
+    from scs_testbed.errors import InputError
+
+    path = layout.root / "driver"
+    if choice is None:
+        remembered = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+        return remembered if remembered in DRIVERS else DEFAULT_DRIVER
+    if choice not in DRIVERS:
+        raise InputError(f"no compute driver {choice!r}", hint="one of: " + ", ".join(DRIVERS))
+    path.write_text(choice + "\n", encoding="utf-8")
+    return choice
+
+
+def render_configs(
+    layout: Layout, secret: dict[str, str], driver: str = "fake", rootfs: Path | None = None
+) -> list[str]:
+    """(Re)write every config file under etc/ from the templates; return those that changed.
+
+    With driver `nspawn`, nova boots servers from `rootfs` and neutron follows floating IPs
+    on the host (both through the host layer's state in `layout.hosts`).
+    """
+    booting = driver == "nspawn"
     values = {
         "state": str(layout.root),
         "venv": str(layout.venv),
@@ -69,7 +100,12 @@ def render_configs(layout: Layout, secret: dict[str, str]) -> None:
         "db": database_url(secret),
         "rabbit": f"rabbit://openstack:{secret['rabbit']}@127.0.0.1:5672/",
         "password": secret["service"],
+        "driver": driver,
+        "compute_driver": DRIVERS[driver],
+        "nspawn_state": str(layout.hosts) if booting else "",
+        "rootfs": str(rootfs) if booting and rootfs else "",
     }
+    changed = []
     templates = files("scs_testbed.localcloud") / "templates"
     for name, target in TEMPLATES.items():
         text = (templates / name).read_text(encoding="utf-8")
@@ -77,7 +113,11 @@ def render_configs(layout: Layout, secret: dict[str, str]) -> None:
             text = Template(text).substitute(values, password=secret["rabbit"])
         else:
             text = Template(text).substitute(values)
-        write_private(layout.etc / target, text)
+        path = layout.etc / target
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            changed.append(target)
+        write_private(path, text)
     write_private(layout.etc / "rabbitmq" / "enabled_plugins", "[].\n")
     for name in COPIED_FILES:
         shutil.copyfile(layout.venv / "etc" / name, layout.etc / name)
+    return changed

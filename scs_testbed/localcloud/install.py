@@ -88,10 +88,13 @@ def install_apt_packages() -> None:
         _check(runner.run(argv, env=env), "apt-get failed")
 
 
-def install_venv(layout: Layout) -> None:
-    """Create the venv and pip-install the pinned services and our plugins package."""
+def install_venv(layout: Layout) -> bool:
+    """Create the venv and pip-install the pinned services and our plugins package.
+
+    Returns whether anything was installed (running services then still run the old code).
+    """
     if venv_ready(layout):
-        return
+        return False
     python = os.environ.get(PYTHON_ENV, sys.executable)
     if not layout.python.exists():
         ui.info(f"creating the venv {layout.venv}")
@@ -112,6 +115,28 @@ def install_venv(layout: Layout) -> None:
     )
     shutil.rmtree(build.parent, ignore_errors=True)
     layout.install_marker.write_text(_fingerprint() + "\n", encoding="utf-8")
+    return True
+
+
+# nova loads its compute driver as `nova.virt.<compute_driver>`: a one-line module there
+# makes ours loadable (compute_driver = scs_nspawn.NspawnDriver).
+DRIVER_SHIM = "scs_nspawn.py"
+DRIVER_SHIM_TEXT = (
+    "# Written by scs-testbed localcloud up: nova loads drivers from nova.virt only.\n"
+    "from scs_localcloud_plugins.nspawn_driver import NspawnDriver  # noqa: F401\n"
+)
+
+
+def install_driver_shim(layout: Layout) -> bool:
+    """Put nova.virt.scs_nspawn into the venv (again when missing); True if it was written."""
+    found = sorted(layout.venv.glob("lib/python3*/site-packages/nova/virt/__init__.py"))
+    if not found:
+        raise InstallError(f"nova is not installed in {layout.venv}")
+    shim = found[0].parent / DRIVER_SHIM
+    if shim.is_file() and shim.read_text(encoding="utf-8") == DRIVER_SHIM_TEXT:
+        return False
+    shim.write_text(DRIVER_SHIM_TEXT, encoding="utf-8")
+    return True
 
 
 def _check(result: runner.Completed, message: str) -> None:

@@ -82,9 +82,10 @@ class Layout:
         return self.root / "images"
 
     @property
-    def servers(self) -> Path:
-        """Per-server overlays, config drives and console logs of booted servers."""
-        return self.root / "servers"
+    def hosts(self) -> Path:
+        """The booted servers' host layer (nspawn.Host): servers/<uuid>/ with overlay, config
+        drive and console log, networks/ with one record per network namespace."""
+        return self.root / "nspawn"
 
     @property
     def secrets_file(self) -> Path:

@@ -31,6 +31,7 @@ class LocalCloud:
     project: Any  # openstack.connection.Connection as the testbed project's user
     admin: Any  # ... as the cloud admin
     project_id: str
+    boots: bool = False  # the nspawn driver: servers boot as containers
 
 
 def connect(clouds_file: Path, cloud: str) -> Any:
@@ -45,14 +46,58 @@ def connect(clouds_file: Path, cloud: str) -> Any:
 def start_cloud() -> LocalCloud:
     from scs_testbed import localcloud
 
-    result = localcloud.up(progress=lambda _message: None)
+    result = localcloud.up(progress=lambda _message: None)  # the driver of the last `up`
     clouds = Path(result.clouds_file)
     return LocalCloud(
         clouds_file=clouds,
         project=connect(clouds, localcloud.CLOUD_NAME),
         admin=connect(clouds, localcloud.ADMIN_CLOUD_NAME),
         project_id=result.project_id,
+        boots=result.driver == "nspawn",
     )
+
+
+def host_leftovers(namespaces: set[str] | None = None) -> list[str]:
+    """What booted servers left on this host: containers, server dirs, overlay mounts,
+    network namespaces, veths, floating IP routes (the host layer's names: scs*).
+
+    `namespaces` limits the network part to those (other tiers' namespaces may exist).
+    """
+    from scs_testbed.localcloud import Layout
+
+    hosts = Layout.default().hosts
+    found = [f"server dir {p.name}" for p in sorted((hosts / "servers").glob("*"))]
+    found += [f"network record {p.name}" for p in sorted((hosts / "networks").glob("*.json"))]
+    found += [
+        f"mount {line.split()[1]}"
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if str(hosts) in line
+    ]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"systemd-nspawn") and str(hosts).encode() in b" ".join(argv):
+                found.append(f"container process {proc.name}")
+    run = lambda *argv: subprocess.run(argv, capture_output=True, text=True).stdout  # noqa: E731
+    listed = run("ip", "netns", "list").split()
+    found += [
+        f"namespace {n}"
+        for n in listed
+        if n.startswith("scsn-") and (namespaces is None or n in namespaces)
+    ]
+    uplinks = {"scsh" + n.removeprefix("scsn-") for n in namespaces or ()}
+    for word in run("ip", "-o", "link").split():
+        link = word.rstrip(":").split("@")[0]
+        if link in uplinks or (namespaces is None and link.startswith(("scsv", "scsh"))):
+            found.append(f"link {link}")
+    for route in run("ip", "-4", "route").splitlines():
+        device = route.split(" dev ")[-1].split()[0] if " dev " in route else ""
+        if device in uplinks or (namespaces is None and device.startswith("scsh")):
+            found.append(f"route {route}")
+    return found
 
 
 @pytest.fixture(scope="session")

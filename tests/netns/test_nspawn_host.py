@@ -93,10 +93,30 @@ def test_boot_ssh_reboot_delete(cloud: containers.Cloud) -> None:
         BOOT_TIMEOUT,
         "sshd after the reboot",
     )
+    client = _ssh(cloud, server, keys)
+    try:  # the guest reboots itself: nspawn exits 133, restart_rebooted boots it again
+        old_pid = host.pids(server.uuid)[0]
+        client.exec_command("sudo systemctl reboot")
+    finally:
+        client.close()
+    containers.wait_until(
+        lambda: server.uuid in host.restart_rebooted(), BOOT_TIMEOUT, "the guest's reboot"
+    )
+    assert host.is_running(server.uuid) and host.pids(server.uuid)[0] != old_pid
+    containers.wait_until(
+        lambda: containers.tcp_banner(server.floating or "").startswith(b"SSH-2.0"),
+        BOOT_TIMEOUT,
+        "sshd after the guest's reboot",
+    )
     _ssh(cloud, server, keys).close()
 
     stubs = server.udev_stubs(host)
     host.delete(server.uuid, timeout=30)
+    # neutron still has the floating IP on the port: its namespace and route stay until it goes
+    left = containers.leftovers(cloud, [server], stubs)
+    assert f"namespace {cloud.network.namespace}" in left
+    assert not [i for i in left if i.startswith(("process", "server", "overlay", "udev"))]
+    host.remove_floating_ip(cloud.network, server.floating)
     assert containers.leftovers(cloud, [server], stubs) == []
 
 
@@ -151,6 +171,9 @@ def test_delete_after_a_crash_cleans_up(cloud: containers.Cloud) -> None:
     os.kill(pid, signal.SIGKILL)  # our own child, by its PID
     containers.wait_until(lambda: not host.is_running(server.uuid), 30, "nspawn gone")
     host.delete(server.uuid, timeout=10)
-    containers.wait_until(
-        lambda: containers.leftovers(cloud, [server], stubs) == [], 30, "the container's end"
-    )
+    try:
+        containers.wait_until(
+            lambda: containers.leftovers(cloud, [server], stubs) == [], 30, "the container's end"
+        )
+    except TimeoutError:
+        pytest.fail(f"left behind: {containers.leftovers(cloud, [server], stubs)}")

@@ -22,7 +22,16 @@ vif = model.VIF(id="port-1", address="fa:16:3e:00:00:05",
 assert (port.id, port.mac, port.address) == ("port-1", "fa:16:3e:00:00:05", "192.168.16.5")
 assert (port.network.id, port.network.cidr, port.network.gateway) == (
     "net-1", "192.168.16.0/20", "192.168.16.1")
-assert issubclass(d.NspawnDriver, fake.FakeDriver)
+assert issubclass(d.NspawnDriver, fake.FakeDriverWithoutFakeNodes)
+data = {"links": [{"id": "tap1", "vif_id": "port-1", "ethernet_mac_address": "fa:16:3e:00:00:05"}],
+        "networks": [{"id": "network0", "type": "ipv4_dhcp", "link": "tap1",
+                      "network_id": "net-1"}],
+        "services": [{"type": "dns", "address": "192.0.2.53"}]}
+static = d.static_network_data(data, (port,))
+assert static["networks"] == [{"id": "network0", "type": "ipv4", "link": "tap1",
+    "network_id": "net-1", "ip_address": "192.168.16.5", "netmask": "255.255.240.0",
+    "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "192.168.16.1"}]}]
+assert static["links"] == data["links"] and static["services"] == data["services"]
 print("ok")
 """
 
@@ -33,6 +42,40 @@ def test_ports_from_nova_network_info() -> None:
         pytest.skip(f"no local cloud venv at {python} (scs-testbed localcloud up installs it)")
     done = subprocess.run(
         [str(python), "-c", SCRIPT],
+        env={"PYTHONPATH": str(plugins_dir()), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+FLOATING = """
+from neutron_lib.callbacks import events
+from scs_localcloud_plugins import floating as f
+fip = {"floating_ip_address": "172.24.4.20", "port_id": None, "fixed_ip_address": None}
+bound = dict(fip, port_id="p1", fixed_ip_address="192.168.16.5")
+moved = dict(fip, port_id="p2", fixed_ip_address="192.168.16.11")
+add = {"floating": "172.24.4.20", "fixed": "192.168.16.5", "port_id": "p1"}
+assert f.changes(events.AFTER_CREATE, (fip,)) == ([], [])
+assert f.changes(events.AFTER_CREATE, (bound,)) == ([], [add])
+assert f.changes(events.AFTER_UPDATE, (fip, bound)) == ([], [add])
+assert f.changes(events.AFTER_UPDATE, (bound, bound)) == ([], [add])  # re-applied, idempotent
+assert f.changes(events.AFTER_UPDATE, (bound, fip)) == (["172.24.4.20"], [])
+assert f.changes(events.AFTER_UPDATE, (bound, moved))[0] == ["172.24.4.20"]
+assert f.changes(events.AFTER_DELETE, (bound,)) == (["172.24.4.20"], [])
+assert f.subscribe() is False  # no [scs_nspawn] state_dir: the fake driver's cloud
+print("ok")
+"""
+
+
+def test_floating_ip_events_to_host_changes() -> None:
+    python = Layout.default().python
+    if not python.exists():
+        pytest.skip(f"no local cloud venv at {python} (scs-testbed localcloud up installs it)")
+    done = subprocess.run(
+        [str(python), "-c", FLOATING],
         env={"PYTHONPATH": str(plugins_dir()), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

@@ -2,7 +2,8 @@
 
 The local cloud has no Open vSwitch and no L2 agent, so no stock driver would ever bind a
 port and nova would never see it become ACTIVE. This driver claims the first segment it is
-offered and marks the port ACTIVE at once. For fake clouds only.
+offered and marks the port ACTIVE at once. For fake clouds only. When the cloud boots its
+servers, it also has floating IPs followed on the host (scs_localcloud_plugins.floating).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ class FakeBindMechanismDriver(api.MechanismDriver):
     """Bind any port to an OVS-typed VIF on whatever host nova asks for."""
 
     def initialize(self) -> None:
-        """Nothing to set up: there is no agent to talk to."""
+        """No agent to talk to; only floating IPs to follow when servers boot."""
+        from scs_localcloud_plugins import floating
+
+        floating.subscribe()
 
     @property
     def connectivity(self) -> str:

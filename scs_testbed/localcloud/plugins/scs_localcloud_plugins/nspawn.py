@@ -34,6 +34,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,17 @@ TRANSFER_NET = ipaddress.ip_network("100.96.0.0/12")  # host <-> namespace /30 l
 UDEV_DATA = Path("/run/udev/data")
 UDEV_CONTROL = Path("/run/udev/control")  # exists while a udevd runs
 NSPAWN_RUN = Path("/run/systemd/nspawn")
+SYSTEMD_RUNNING = Path("/run/systemd/system")  # exists when systemd is PID 1
+REBOOT_EXIT = 133  # systemd-nspawn's exit code when the container asked for a reboot
+
+# Within one process (nova-compute runs green or real threads) the flock of _locked would not
+# exclude a second thread holding another descriptor of the same file; this lock does. Made at
+# import time, after nova's eventlet monkey patching, so it is green there.
+_PROCESS_LOCK = threading.RLock()
+# systemd-nspawn processes this process started: they are reaped only through their Popen,
+# and exit codes are kept (a guest's reboot is exit 133).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+_EXITS: dict[int, int] = {}
 
 
 class HostError(RuntimeError):
@@ -168,8 +180,7 @@ class _Process:
         return cls(pid, int(stat[19]) if stat else 0)
 
     def alive(self) -> bool:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, os.WNOHANG)  # reap it if it is our own child
+        _reap(self.pid)
         stat = _stat(self.pid)
         return stat is not None and stat[0] != "Z" and int(stat[19]) == self.ticks
 
@@ -192,6 +203,47 @@ class _Process:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid` if it is our exited child, keeping its exit code in _EXITS."""
+    popen = _CHILDREN.get(pid)
+    if popen is not None:
+        if popen.poll() is not None:
+            _EXITS[pid] = popen.returncode
+            del _CHILDREN[pid]
+        return
+    try:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return
+    if waited:
+        _EXITS[pid] = os.waitstatus_to_exitcode(status)
+
+
+def _rooted_in(root: Path) -> list[_Process]:
+    """Living processes of another mount namespace that has the overlay at `root` mounted:
+    a container's, even after its nspawn died (mountinfo names the overlay's upperdir)."""
+    upper = f"upperdir={root.parent / 'upper'},"
+    ours = os.readlink("/proc/self/ns/mnt")
+    matching: dict[str, bool] = {}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            namespace = os.readlink(entry / "ns" / "mnt")
+            if namespace == ours:
+                continue
+            if namespace not in matching:
+                matching[namespace] = upper in (entry / "mountinfo").read_text()
+        except OSError:
+            continue
+        if matching[namespace]:
+            process = _Process.of(int(entry.name))
+            if process.alive():
+                found.append(process)
+    return found
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
@@ -231,7 +283,7 @@ class Host:
     def _locked(self) -> Iterator[None]:
         """One change at a time across threads and processes (nova spawns concurrently)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / "host.lock", "w") as lock:
+        with _PROCESS_LOCK, open(self.state_dir / "host.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -274,7 +326,9 @@ class Host:
             f"--directory={d / 'root'}",
             f"--machine={server.machine}",
             "--register=no",
-            "--keep-unit",
+            # Without systemd as PID 1 there is no one to ask for a scope: stay in ours. With
+            # it, nspawn gets a scope of its own instead of joining nova-compute's cgroup.
+            *(() if SYSTEMD_RUNNING.is_dir() else ("--keep-unit",)),
             "--console=read-only",
             "--resolv-conf=off",
             "--timezone=off",
@@ -291,6 +345,7 @@ class Host:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # signals to our own process group never reach it
             )
+        _CHILDREN[proc.pid] = proc
         record = _Process.of(proc.pid)
         (d / "nspawn.pid").write_text(f"{record.pid} {record.ticks}\n")
         return proc.pid
@@ -314,9 +369,34 @@ class Host:
                     member.signal(signal.SIGKILL)
             _wait(lambda: not any(m.alive() for m in family), 10)
             (self.server_dir(uuid) / "nspawn.pid").unlink(missing_ok=True)
+        # A container whose nspawn died (killed, crashed) lives on by itself for a moment:
+        # find its processes by their root directory and end them before unmounting.
+        root = self.server_dir(uuid) / "root"
+        for orphan in _rooted_in(root):
+            orphan.signal(signal.SIGKILL)
+        _wait(lambda: not _rooted_in(root), 10)
         with self._locked():
             self._unplug(uuid)
             self._unmount(uuid)
+
+    def restart_rebooted(self) -> list[str]:
+        """Boot again every server whose guest rebooted itself (nspawn exited 133).
+
+        Only servers this process started are seen (their exit code is ours to read); call it
+        periodically. Returns the UUIDs booted again.
+        """
+        restarted = []
+        for uuid in self.server_uuids():
+            process = self._process(uuid)
+            if process is None or process.alive() or _EXITS.get(process.pid) != REBOOT_EXIT:
+                continue
+            del _EXITS[process.pid]
+            (self.server_dir(uuid) / "nspawn.pid").unlink(missing_ok=True)
+            with self._locked():
+                self._unplug(uuid)  # the container's veth ends went with its namespace
+            self.start(uuid)
+            restarted.append(uuid)
+        return restarted
 
     def reboot(self, uuid: str, timeout: float = 30.0) -> int:
         """Stop and boot again; the overlay (the server's disk) is kept."""
@@ -324,7 +404,11 @@ class Host:
         return self.start(uuid)
 
     def delete(self, uuid: str, timeout: float = 10.0) -> None:
-        """Remove the server and everything of it; its networks go when their last user does."""
+        """Remove the server and everything of it.
+
+        A network goes with its last user, unless floating IPs still point into it (neutron
+        keeps them associated with the port; remove_floating_ip removes the network then).
+        """
         if not self.server_dir(uuid).exists():
             return
         networks = {port.network for port in self._read_record(uuid).ports}
@@ -332,8 +416,7 @@ class Host:
         with self._locked():
             shutil.rmtree(self.server_dir(uuid), ignore_errors=True)
             for network in networks:
-                if not self._users(network):
-                    self._remove_network(network)
+                self._remove_if_unused(network)
 
     def stop_all(self, timeout: float = 30.0) -> None:
         """Power off every server and remove every network namespace.
@@ -380,8 +463,18 @@ class Host:
             record = self._network_record(network)
             record["floating"].pop(floating, None)
             self._save_network(network, record)
-            self._apply_nat(network, record)
+            if network.namespace in _namespaces():
+                self._apply_nat(network, record)
             _run("ip", "route", "del", f"{floating}/32", check=False)
+            self._remove_if_unused(network)
+
+    def network_records(self) -> list[tuple[Network, dict[str, Any]]]:
+        """Every network this host has set up, with its record (transfer net, floating IPs)."""
+        found = []
+        for path in sorted((self.state_dir / "networks").glob("*.json")):
+            record = json.loads(path.read_text())
+            found.append((Network(**record["network"]), record))
+        return found
 
     def pids(self, uuid: str) -> list[int]:
         """nspawn and every process of the container (for memory figures)."""
@@ -489,6 +582,13 @@ class Host:
 
     # networks --------------------------------------------------------------------------
 
+    def _remove_if_unused(self, network: Network) -> None:
+        """Remove the network when no server uses it and no floating IP points into it."""
+        path = self._network_file(network)
+        floating = json.loads(path.read_text()).get("floating") if path.exists() else None
+        if not floating and not self._users(network):
+            self._remove_network(network)
+
     def _network_record(self, network: Network) -> dict[str, Any]:
         return json.loads(self._network_file(network).read_text())
 
@@ -539,11 +639,16 @@ class Host:
             _route(floating, record["inner"], network.uplink)
 
     def _apply_nat(self, network: Network, record: dict[str, Any]) -> None:
-        """The namespace's whole nft ruleset: DNAT/SNAT per floating IP (replaced at once)."""
+        """The namespace's whole nft ruleset (replaced at once): DNAT/SNAT per floating IP,
+        and nothing forwarded out of the namespace except to the host itself, so no server's
+        traffic leaves this machine even where the host forwards packets."""
         lines = [
             "table ip scs",
             "delete table ip scs",
             "table ip scs {",
+            "  chain egress_guard { type filter hook forward priority filter;",
+            f'    oifname "uplink" ip daddr != {record["outer"]} drop',
+            "  }",
             "  chain pre { type nat hook prerouting priority dstnat;",
             *(f"    ip daddr {fip} dnat to {fixed}" for fip, fixed in record["floating"].items()),
             "  }",

@@ -1,0 +1,72 @@
+"""Which compute driver `localcloud up` configures, and what nova and neutron get for it."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+
+from scs_testbed.errors import InputError
+from scs_testbed.localcloud import configs
+from scs_testbed.localcloud.layout import Layout
+
+SECRET = {name: f"pw-{name}" for name in configs.SECRET_NAMES}
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    layout = Layout(tmp_path / "lc")
+    layout.create()
+    for name in configs.COPIED_FILES:  # what pip puts into the venv
+        path = layout.venv / "etc" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# copied\n")
+    return layout
+
+
+def _ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    return parser
+
+
+def test_nspawn_driver_points_nova_and_neutron_at_the_host_layer(layout: Layout) -> None:
+    rootfs = layout.images / "debian" / "rootfs"
+    configs.render_configs(layout, SECRET, "nspawn", rootfs)
+    nova = _ini(layout.etc / "nova/nova.conf")
+    assert nova["DEFAULT"]["compute_driver"] == configs.DRIVERS["nspawn"]
+    assert nova["scs_nspawn"]["state_dir"] == str(layout.hosts)
+    assert nova["scs_nspawn"]["rootfs"] == str(rootfs)
+    neutron = _ini(layout.etc / "neutron/neutron.conf")
+    assert neutron["scs_nspawn"]["state_dir"] == str(layout.hosts)
+
+
+def test_fake_driver_leaves_the_host_layer_off(layout: Layout) -> None:
+    configs.render_configs(layout, SECRET, "fake")
+    nova = _ini(layout.etc / "nova/nova.conf")
+    assert nova["DEFAULT"]["compute_driver"] == "fake.FakeDriverWithoutFakeNodes"
+    assert nova["scs_nspawn"]["state_dir"] == ""
+    assert _ini(layout.etc / "neutron/neutron.conf")["scs_nspawn"]["state_dir"] == ""
+
+
+def test_render_reports_only_changed_files(layout: Layout) -> None:
+    first = configs.render_configs(layout, SECRET, "fake")
+    assert "nova/nova.conf" in first and "neutron/neutron.conf" in first
+    assert configs.render_configs(layout, SECRET, "fake") == []
+    changed = configs.render_configs(layout, SECRET, "nspawn", Path("/img"))
+    assert sorted(changed) == ["neutron/neutron.conf", "nova/nova.conf"]
+
+
+def test_driver_choice_is_remembered(layout: Layout) -> None:
+    assert configs.chosen_driver(layout) == configs.DEFAULT_DRIVER
+    assert configs.chosen_driver(layout, "fake") == "fake"
+    assert configs.chosen_driver(layout) == "fake"
+    assert configs.chosen_driver(layout, "nspawn") == "nspawn"
+    assert configs.chosen_driver(layout) == "nspawn"
+
+
+def test_unknown_driver_lists_the_choices(layout: Layout) -> None:
+    with pytest.raises(InputError) as error:
+        configs.chosen_driver(layout, "libvirt")
+    assert "nspawn" in str(error.value.hint) and "fake" in str(error.value.hint)
