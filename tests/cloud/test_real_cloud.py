@@ -46,7 +46,9 @@ def test_preflight_reads_the_real_project() -> None:
 def test_deploy_and_destroy_one_node() -> None:
     name = "scs-ci-cloud"
     try:
-        done = cli("deploy", *environment(), "--name", name, "--nodes", "1")
+        done = cli(
+            "deploy", *environment(), "--name", name, "--nodes", "3"
+        )  # the minimum the configuration accepts
         assert done.returncode == 0, done.stderr
     finally:
         done = cli("destroy", name, "--yes", "--force-cleanup")

@@ -65,9 +65,9 @@ def names_in_cloud(cloud: LocalCloud, prefix: str) -> list[str]:
 
 
 def start_deploy(name: str, env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
-    """`scs-testbed deploy` of a two-node testbed, running in the background."""
+    """`scs-testbed deploy` of a three-node testbed (the minimum), running in the background."""
     argv = [sys.executable, "-m", "scs_testbed", "deploy", "-e", "local", "--name", name]
-    return subprocess.Popen([*argv, "--nodes", "2"], env=env, text=True, **popen)
+    return subprocess.Popen([*argv, "--nodes", "3"], env=env, text=True, **popen)
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_deploy_and_destroy_with_opentofu(
     cleanup.append(name)
     env = dict(lifecycle_env)
     env.pop("SCS_TESTBED_TERRAFORM")  # --terraform names the binary, as a user would
-    deploy = ("deploy", "-e", "local", "--name", name, "--nodes", "1", "--terraform", tofu)
+    deploy = ("deploy", "-e", "local", "--name", name, "--terraform", tofu)
     done = cli(*deploy, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     state = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name
@@ -182,7 +182,7 @@ def test_deploy_and_destroy_with_opentofu(
     lock = (state / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.opentofu.org/terraform-provider-openstack/openstack"' in lock
     servers = sorted(s.name for s in cloud.project.compute.servers() if s.name.startswith(name))
-    assert servers == [f"{name}-manager", f"{name}-node-0"]
+    assert servers == [f"{name}-manager", *(f"{name}-node-{i}" for i in range(3))]
     assert any(n.startswith("volume:") for n in names_in_cloud(cloud, name))
 
     done = cli("destroy", name, "--yes", env=env)  # the recorded binary: tofu again
@@ -230,7 +230,7 @@ def test_security_group_rule_shortfall(cli: Cli, cloud: LocalCloud) -> None:
 def test_two_testbeds_side_by_side(cli: Cli, cloud: LocalCloud, cleanup: list[str]) -> None:
     cleanup.extend(["lc-a", "lc-b"])
     for name in ("lc-a", "lc-b"):
-        done = cli("deploy", "-e", "local", "--name", name, "--nodes", "1")
+        done = cli("deploy", "-e", "local", "--name", name)  # 3 nodes: the minimum
         assert done.returncode == 0, done.stdout + done.stderr
     before_b = names_in_cloud(cloud, "lc-b")
     assert len(before_b) == len(names_in_cloud(cloud, "lc-a")) > 10
@@ -240,7 +240,7 @@ def test_two_testbeds_side_by_side(cli: Cli, cloud: LocalCloud, cleanup: list[st
     assert names_in_cloud(cloud, "lc-a") == []
     assert names_in_cloud(cloud, "lc-b") == before_b
     servers = [s for s in cloud.project.compute.servers() if s.name.startswith("lc-b-")]
-    assert sorted(s.status for s in servers) == ["ACTIVE", "ACTIVE"]
+    assert sorted(s.status for s in servers) == ["ACTIVE"] * 4
 
     done = cli("destroy", "lc-b", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -316,7 +316,7 @@ def test_ctrl_c_stops_terraform_keeps_state_and_destroy_cleans_up(
         (("-e", "local", "-o", "image=No Such Image"), 3, "no active image named 'No Such Image'"),
         (("-e", "local", "-o", "flavor_node=SCS-1V-1"), 3, "'SCS-1V-1' does not exist"),
         (("-e", "local", "-o", "public=private-net"), 3, "'private-net' does not exist"),
-        (("-e", "local", "-o", "number_of_nodes=0"), 2, "between 1 and 50"),
+        (("-e", "local", "-o", "number_of_nodes=0"), 2, "a whole number from 3 to 10"),
     ],
 )
 def test_bad_input_creates_nothing(
