@@ -43,7 +43,7 @@ def test_preflight_reads_the_real_project() -> None:
     not os.environ.get("SCS_TESTBED_CLOUD_DEPLOY"),
     reason="set SCS_TESTBED_CLOUD_DEPLOY=1 to deploy for real (costs money)",
 )
-def test_deploy_and_destroy_one_node() -> None:
+def test_deploy_and_destroy_the_smallest_testbed() -> None:
     name = "scs-ci-cloud"
     try:
         done = cli(
