@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,15 +47,24 @@ def _ssh(cloud: containers.Cloud, server: containers.Booted, keys: list[hostkeys
         blob = base64.b64decode(key.blob)
         pkey = paramiko.PKey.from_type_string(key.key_type, blob)
         client.get_host_keys().add(server.floating, key.key_type, pkey)
-    client.connect(
-        server.floating,
-        username=containers.DEFAULT_USER,
-        key_filename=str(cloud.host.state_dir.parent / "id_ed25519"),
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=10,
-    )
-    return client
+    # Host keys on the console do not mean sshd listens yet (cloud-init restarts it after
+    # writing them): the event wanted is an accepted connection, so poll for exactly that.
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while True:
+        try:
+            client.connect(
+                server.floating,
+                username=containers.DEFAULT_USER,
+                key_filename=str(cloud.host.state_dir.parent / "id_ed25519"),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=10,
+            )
+            return client
+        except paramiko.ssh_exception.NoValidConnectionsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_boot_ssh_reboot_delete(cloud: containers.Cloud) -> None:
