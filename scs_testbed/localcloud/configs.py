@@ -23,7 +23,7 @@ DRIVERS = {
     # servers are rows in the database; nothing boots
     "fake": "fake.FakeDriverWithoutFakeNodes",
 }
-DEFAULT_DRIVER = "fake"  # nspawn once the whole flow is verified against it
+DEFAULT_DRIVER = "nspawn"
 
 # template file -> where it goes under etc/
 TEMPLATES = {

@@ -36,6 +36,8 @@ PACKAGES = (
     "python3-venv",
     "python3-pip",
     "sudo",
+    # the nodes' cloud-config asks for chrony (ntp_client); offline it cannot be installed
+    "chrony",
     "iproute2",
     "ifupdown",
     "isc-dhcp-client",
@@ -54,10 +56,16 @@ LOCALE = "en_US.UTF-8"
 CLOUD_CFG = "datasource_list: [ConfigDrive, None]\n"
 CLOUD_CFG_PATH = "etc/cloud/cloud.cfg.d/90-scs-localcloud.cfg"
 # Bump when the fix-ups below change, so cached images are rebuilt.
-FIXUP_VERSION = 2
+FIXUP_VERSION = 3
 # cloud-init configures the NIC with ifupdown; networkd-wait-online would hold boot for 2 min
 # waiting for links networkd does not manage.
-MASKED_UNITS = ("systemd-networkd.service", "systemd-networkd-wait-online.service")
+# chrony-wait waits (180 s) for a clock chronyd never sets in a container (it has no
+# CAP_SYS_TIME there; the host keeps the time), holding cloud-final and the host keys back.
+MASKED_UNITS = (
+    "systemd-networkd.service",
+    "systemd-networkd-wait-online.service",
+    "chrony-wait.service",
+)
 MANIFEST = "scs-image.json"
 
 
@@ -167,7 +175,21 @@ def ensure_image(layout: Layout, *, rebuild: bool = False) -> Image:
     if final.exists():
         final.rename(old)
     build.rename(final)
+    prune_images(layout, keep=final)
     return Image(final / "rootfs", key, True, time.perf_counter() - started)
+
+
+def prune_images(layout: Layout, keep: Path) -> list[Path]:
+    """Remove the images of other package lists (~400 MB each) that no server's overlay uses."""
+    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+    removed = []
+    for path in sorted(layout.images.iterdir()):
+        if path == keep or not path.is_dir() or f"{path}/" in mounts:
+            continue
+        if path.name.startswith(("debian-", ".old-")):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _fix_up(rootfs: Path, mirror: str) -> None:

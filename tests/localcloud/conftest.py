@@ -44,9 +44,26 @@ def connect(clouds_file: Path, cloud: str) -> Any:
 
 
 def start_cloud() -> LocalCloud:
-    from scs_testbed import localcloud
+    """The running local cloud as it is, else `localcloud up` (the driver of the last `up`).
 
-    result = localcloud.up(progress=lambda _message: None)  # the driver of the last `up`
+    A running cloud is used untouched: `up` from a checkout with other plugin code would
+    reinstall it and restart the services under every other session using the cloud.
+    """
+    from scs_testbed import localcloud
+    from scs_testbed.localcloud import configs
+
+    layout = localcloud.Layout.default()
+    if localcloud.is_running(layout) and layout.clouds_file.is_file():
+        clouds = layout.clouds_file
+        project = connect(clouds, localcloud.CLOUD_NAME)
+        return LocalCloud(
+            clouds_file=clouds,
+            project=project,
+            admin=connect(clouds, localcloud.ADMIN_CLOUD_NAME),
+            project_id=project.current_project_id,
+            boots=configs.chosen_driver(layout) == "nspawn",
+        )
+    result = localcloud.up(progress=lambda _message: None)
     clouds = Path(result.clouds_file)
     return LocalCloud(
         clouds_file=clouds,

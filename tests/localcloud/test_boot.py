@@ -79,35 +79,17 @@ def cli(env: dict[str, str]) -> Cli:
     return run
 
 
-# The whole testbed on booting servers is not yet reliable on this kind of host: in the first
-# run with the bootstrap as its own unit (2026-11-23), one node's cloud-config.service failed
-# (chrony has no source offline) and then hung in "deactivating (stop-sigterm)" with an empty
-# cgroup, so cloud-init never reached its final stage and that node's host keys never reached
-# the console. Until that is fixed (chrony in the image; the container's cgroup notifications),
-# the testbed-level tests run only when asked for. The API-level boot test above always runs.
-BOOT_TESTBED_VARIABLE = "SCS_TESTBED_LOCALCLOUD_BOOT_TESTBED"
-
-
 @pytest.fixture(scope="module")
-def nspawn_cloud(cloud: LocalCloud) -> Iterator[None]:
-    """The cloud on the nspawn driver for this module, then back to the driver it had."""
-    from scs_testbed import localcloud
-
-    previous = "nspawn" if cloud.boots else "fake"
-    localcloud.up(driver="nspawn", progress=lambda _message: None)
-    try:
-        yield
-    finally:
-        localcloud.up(driver=previous, progress=lambda _message: None)
-
-
-@pytest.fixture(scope="module")
-def booting() -> None:
-    if os.environ.get(BOOT_TESTBED_VARIABLE) != "1":
-        pytest.skip(
-            f"a whole testbed on booting servers is not yet reliable here (a node's cloud-config "
-            f"unit can hang in deactivation); set {BOOT_TESTBED_VARIABLE}=1 to run it"
+def nspawn_cloud(cloud: LocalCloud) -> None:
+    """Servers must boot: the local cloud runs the nspawn driver (the default of `up`)."""
+    if not cloud.boots:
+        reason = (
+            "the local cloud runs the fake compute driver, its servers do not boot: "
+            "run `scs-testbed localcloud up --driver nspawn`"
         )
+        if "localcloud" in tiers.required_tiers():
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def test_a_server_boots_through_the_api(
@@ -229,9 +211,7 @@ def test_a_server_boots_through_the_api(
 
 
 @pytest.fixture(scope="module")
-def testbed(
-    booting: None, nspawn_cloud: None, cli: Cli, env: dict[str, str]
-) -> Iterator[dict[str, Any]]:
+def testbed(nspawn_cloud: None, cli: Cli, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     """The deployed testbed (destroyed afterwards, whatever happened)."""
     started = time.monotonic()
     try:
