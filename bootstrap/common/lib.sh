@@ -62,11 +62,6 @@ apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -q -o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT" "$@"
 }
 
-apt_install() {
-  retry 5 10 apt_get update
-  retry 5 10 apt_get install -y --no-install-recommends "$@"
-}
-
 # The last meaningful lines a step wrote to the log (no blank lines, no shell trace lines):
 # what a failed step reports as its detail.
 step_tail() {

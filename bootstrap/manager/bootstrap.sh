@@ -146,7 +146,10 @@ step_packages() {
   printf 'Acquire::Retries "3";\nDPkg::Lock::Timeout "%s";\n' "$APT_LOCK_TIMEOUT" \
     >/etc/apt/apt.conf.d/80-retries
   echo '* libraries/restart-without-asking boolean true' | debconf-set-selections
-  need_source "the apt mirror ($(apt_source_hosts))" "apt_mirror or apt_proxy" 5 10 apt_get update
+  # Error-Mode=any: an index that cannot be fetched fails the update (apt only warns by
+  # default, and the step would fail later, less clearly, on "Unable to locate package")
+  need_source "the apt mirror ($(apt_source_hosts))" "apt_mirror or apt_proxy" 5 10 \
+    apt_get -o APT::Update::Error-Mode=any update
   need_source "the apt mirror" "apt_mirror or apt_proxy" 5 10 apt_get dist-upgrade -y
   local packages=(build-essential python3-dev python3-netaddr python3-venv rsync git jq curl chrony sudo)
   [[ "$ID" == ubuntu ]] && packages+=("linux-generic-hwe-$VERSION_ID")
