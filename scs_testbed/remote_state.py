@@ -424,6 +424,33 @@ def list_store(config: RemoteState | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def resources_in_store(backend: Any, name: str) -> int | None:
+    """How many resource instances the shared store's state of testbed `name` holds (0 when
+    another machine destroyed it, or the object is gone); None for a testbed with local state
+    or when the store cannot be read without boto3 (then the caller knows no better)."""
+    config = from_record(backend)
+    if config is None:
+        return None
+    require_credentials(config)
+    key = str(backend.get("key") or config.key(name))
+    try:
+        client = _s3_client(config)
+    except InputError:  # no boto3: a lifecycle command must not need it
+        return None
+    try:
+        body = client.get_object(Bucket=config.bucket, Key=key)["Body"].read()
+    except Exception as error:
+        code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404"):
+            return 0
+        raise InputError(
+            f"cannot read {key} in the store ({config.describe()}): {type(error).__name__}",
+            hint="check the endpoint, the bucket and the AWS_* credentials (scs-testbed doctor)",
+        ) from None
+    resources = parse_state(body.decode("utf-8", "replace"), key)
+    return sum(len(r.get("instances", [])) for r in resources)
+
+
 def _s3_client(config: RemoteState) -> Any:
     try:
         import boto3

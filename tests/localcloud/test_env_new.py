@@ -126,8 +126,7 @@ def _purge_project(admin: Any, project_id: str) -> None:
 def project_leftovers(admin: Any, project_id: str) -> list[str]:
     """Everything the cloud still holds for the project (admin view, all services)."""
     found = [
-        f"server {s.name}"
-        for s in admin.compute.servers(all_projects=True, project_id=project_id)
+        f"server {s.name}" for s in admin.compute.servers(all_projects=True, project_id=project_id)
     ]
     found += [
         f"volume {v.name}"
@@ -223,10 +222,10 @@ def run(env: dict[str, str], *args: str, timeout: float = 1200) -> subprocess.Co
 
 
 def values_of(path: Path) -> dict[str, Any]:
-    import hcl2
+    """The file's values as the tool itself reads them (merged with the module defaults)."""
+    from scs_testbed.environment import Catalog, load_environment
 
-    with path.open() as handle:
-        return {k: v for k, v in hcl2.load(handle).items()}
+    return dict(load_environment(str(path), Catalog.locate(path.parent)).values)
 
 
 def test_fresh_catalog_env_new_check_deploy_destroy(
@@ -370,7 +369,13 @@ def test_doctor_credentials_against_the_local_cloud(
         checks = json.loads(done.stdout)["checks"]
         return next(c for c in checks if c["check"] == f"credentials ({cloud_name})")
 
-    good = run({**env, "OS_CLIENT_CONFIG_FILE": str(CLOUDS_FILE)}, "doctor", "--cloud", CLOUD_NAME, "--json")
+    good = run(
+        {**env, "OS_CLIENT_CONFIG_FILE": str(CLOUDS_FILE)},
+        "doctor",
+        "--cloud",
+        CLOUD_NAME,
+        "--json",
+    )
     assert good.returncode == 0, good.stdout + good.stderr
     assert credentials(good, CLOUD_NAME)["status"] == "ok"
     assert cloud.project_id in credentials(good, CLOUD_NAME)["found"]
