@@ -47,9 +47,9 @@ class CloudCatalog:
     def from_data(cls, data: dict[str, Any]) -> CloudCatalog:
         return cls(
             flavors=list(data.get("flavors") or []),
-            images=None if "images" in data and data["images"] is None else list(
-                data.get("images") or []
-            ),
+            images=None
+            if "images" in data and data["images"] is None
+            else list(data.get("images") or []),
             networks=list(data.get("networks") or []),
             zones=dict(data.get("zones") or {}),
             volume_types=data.get("volume_types"),

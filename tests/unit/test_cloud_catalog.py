@@ -187,7 +187,7 @@ def test_a_new_env_dir_is_made_only_when_the_file_is_written(
     monkeypatch.setenv("SCS_TESTBED_ENV_DIR", str(wanted))
     assert environment_target("new1", None, False) == wanted / "new1.tfvars"
     assert not wanted.exists()  # checking the target writes nothing
-    path, shadows = write_environment("new1", "cloud_provider = \"c\"\n", None, False)
+    path, shadows = write_environment("new1", 'cloud_provider = "c"\n', None, False)
     assert path == wanted / "new1.tfvars" and path.is_file() and not shadows
     (tmp_path / "afile").write_text("")
     monkeypatch.setenv("SCS_TESTBED_ENV_DIR", str(tmp_path / "afile"))

@@ -165,7 +165,7 @@ def test_resources_in_store_counts_the_stored_state(monkeypatch: pytest.MonkeyPa
         response = {"Error": {"Code": "NoSuchKey"}}
 
     class Client:
-        def get_object(self, Bucket: str, Key: str) -> dict[str, object]:  # noqa: N803
+        def get_object(self, Bucket: str, Key: str) -> dict[str, object]:
             if Key not in objects:
                 raise Missing()
             return {"Body": io.BytesIO(objects[Key].encode())}
