@@ -348,7 +348,29 @@ def attach(name: str, key: Path | None, terraform: str | None) -> dict[str, Any]
     except BaseException:
         shutil.rmtree(workspace.path, ignore_errors=True)
         raise
+    if private is not None and outputs.get("manager_address"):
+        meta = {**meta, "host_keys": _pin_host_keys(workspace, outputs)}
     return meta
+
+
+PIN_TIMEOUT = 120.0  # a deployed testbed's keys are already in its consoles
+
+
+def _pin_host_keys(workspace: Any, outputs: dict[str, Any]) -> str:
+    """Pin the VMs' host keys from their console logs, as a deploy does (known_hosts), so that
+    ssh works at once; what happened, in words. A failure leaves the attach in place: the
+    keys can be pinned later with `scs-testbed ssh --pin`."""
+    from scs_testbed.access_setup import vms_boot
+    from scs_testbed.errors import TestbedError
+    from scs_testbed.remote.testbed import prepare_access
+
+    if not vms_boot(workspace, outputs):
+        return "not pinned: this cloud's VMs do not boot"
+    try:
+        prepare_access(workspace, timeout=PIN_TIMEOUT)
+    except TestbedError as error:
+        return f"not pinned ({error.message}); later: scs-testbed ssh --name {workspace.name} --pin"
+    return "pinned from the console logs"
 
 
 def _read_private_key(path: Path) -> str:
