@@ -37,7 +37,7 @@ class CloudCatalog:
     """What `env new` needs to know about a cloud, as plain data."""
 
     flavors: list[dict[str, Any]] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] | None = field(default_factory=list)  # None: no image API
     networks: list[dict[str, Any]] = field(default_factory=list)
     zones: dict[str, list[str] | None] = field(default_factory=dict)  # None: no such API
     volume_types: list[dict[str, Any]] | None = None  # None: no block storage service
@@ -47,7 +47,9 @@ class CloudCatalog:
     def from_data(cls, data: dict[str, Any]) -> CloudCatalog:
         return cls(
             flavors=list(data.get("flavors") or []),
-            images=list(data.get("images") or []),
+            images=None
+            if "images" in data and data["images"] is None
+            else list(data.get("images") or []),
             networks=list(data.get("networks") or []),
             zones=dict(data.get("zones") or {}),
             volume_types=data.get("volume_types"),
@@ -80,7 +82,10 @@ def read_catalog(conn: Any) -> CloudCatalog:
     with cloud_calls(conn):
         catalog = CloudCatalog(
             flavors=[pick(f, _FLAVOR_KEYS) for f in conn.compute.flavors(details=True)],
-            images=[pick(i, _IMAGE_KEYS) for i in conn.image.images(status="active")],
+            # a project whose catalog has no image service sees no image at all
+            images=_unless_no_service(
+                lambda: [pick(i, _IMAGE_KEYS) for i in conn.image.images(status="active")]
+            ),
             networks=[pick(n, _NETWORK_KEYS) for n in conn.network.networks()],
             zones={
                 "compute": optional(
@@ -107,6 +112,18 @@ def read_catalog(conn: Any) -> CloudCatalog:
             extensions=optional(lambda: [e.alias for e in conn.network.extensions()]),
         )
     return catalog
+
+
+def _unless_no_service(read: Callable[[], Any]) -> Any:
+    """`read()`, or None when the project's service catalog has no such service; any other
+    failure (an error answer, a timeout) is raised as it is."""
+    from keystoneauth1.exceptions import EndpointNotFound
+    from openstack.exceptions import ServiceDisabledException
+
+    try:
+        return read()
+    except (EndpointNotFound, ServiceDisabledException):
+        return None
 
 
 def _available(zone: Any) -> bool:
@@ -283,6 +300,12 @@ def _image_reason(image: dict[str, Any]) -> str:
 def _choose_image(
     catalog: CloudCatalog, given: str | None, missing: list[str]
 ) -> tuple[str, str, dict[str, Any]] | None:
+    if catalog.images is None:
+        missing.append(
+            "an Ubuntu 24.04 (or Debian 12) image: the project's service catalog has no image "
+            "service, so it sees no image at all"
+        )
+        return None
     active = [i for i in catalog.images if (i.get("status") or "active") == "active"]
     if given:
         found = [i for i in active if i.get("name") == given]
@@ -452,14 +475,32 @@ def environment_target(name: str, env_dir: Any, force: bool) -> Any:
             f"environment name {name!r} is not usable as a file name",
             hint="lower-case letters, digits, '-', '_' and '.', e.g. mycloud",
         )
-    catalog = Catalog.locate(env_dir)
-    path = (catalog.user_dir or Path("environments")) / f"{name}{SUFFIX}"
+    wanted = _requested_env_dir(env_dir)
+    if wanted is not None and not os.path.lexists(wanted):
+        # a new user's first environment: the directory is made when the file is written
+        path = wanted / f"{name}{SUFFIX}"
+    else:
+        catalog = Catalog.locate(env_dir)
+        path = (catalog.user_dir or Path("environments")) / f"{name}{SUFFIX}"
     if os.path.lexists(path) and not force:
         raise InputError(
             f"environment file {path} exists",
             hint="pass --force to replace it, or choose another name",
         )
     return path
+
+
+def _requested_env_dir(env_dir: Any) -> Any:
+    """--env-dir, else $SCS_TESTBED_ENV_DIR, else None (as Catalog.locate reads them)."""
+    import os
+    from pathlib import Path
+
+    from scs_testbed.environment import ENV_DIR_VARIABLE
+
+    if env_dir is not None:
+        return Path(env_dir).expanduser()
+    named = os.environ.get(ENV_DIR_VARIABLE)
+    return Path(named).expanduser() if named else None
 
 
 def write_environment(name: str, text: str, env_dir: Any, force: bool) -> tuple[Any, bool]:
@@ -474,9 +515,8 @@ def write_environment(name: str, text: str, env_dir: Any, force: bool) -> tuple[
     from scs_testbed.workspace import write_atomic
 
     path = environment_target(name, env_dir, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.locate(env_dir)
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text)
     os.chmod(path, 0o644)  # an environment holds no secrets; others may read it like any file
     return path, name in {n for n, (_, builtin) in catalog.paths().items() if builtin}

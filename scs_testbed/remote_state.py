@@ -348,7 +348,29 @@ def attach(name: str, key: Path | None, terraform: str | None) -> dict[str, Any]
     except BaseException:
         shutil.rmtree(workspace.path, ignore_errors=True)
         raise
+    if private is not None and outputs.get("manager_address"):
+        meta = {**meta, "host_keys": _pin_host_keys(workspace, outputs)}
     return meta
+
+
+PIN_TIMEOUT = 120.0  # a deployed testbed's keys are already in its consoles
+
+
+def _pin_host_keys(workspace: Any, outputs: dict[str, Any]) -> str:
+    """Pin the VMs' host keys from their console logs, as a deploy does (known_hosts), so that
+    ssh works at once; what happened, in words. A failure leaves the attach in place: the
+    keys can be pinned later with `scs-testbed ssh --pin`."""
+    from scs_testbed.access_setup import vms_boot
+    from scs_testbed.errors import TestbedError
+    from scs_testbed.remote.testbed import prepare_access
+
+    if not vms_boot(workspace, outputs):
+        return "not pinned: this cloud's VMs do not boot"
+    try:
+        prepare_access(workspace, timeout=PIN_TIMEOUT)
+    except TestbedError as error:
+        return f"not pinned ({error.message}); later: scs-testbed ssh --name {workspace.name} --pin"
+    return "pinned from the console logs"
 
 
 def _read_private_key(path: Path) -> str:
@@ -422,6 +444,33 @@ def list_store(config: RemoteState | None = None) -> list[dict[str, Any]]:
             hint="check the endpoint, the bucket and the AWS_* credentials (scs-testbed doctor)",
         ) from None
     return rows
+
+
+def resources_in_store(backend: Any, name: str) -> int | None:
+    """How many resource instances the shared store's state of testbed `name` holds (0 when
+    another machine destroyed it, or the object is gone); None for a testbed with local state
+    or when the store cannot be read without boto3 (then the caller knows no better)."""
+    config = from_record(backend)
+    if config is None:
+        return None
+    require_credentials(config)
+    key = str(backend.get("key") or config.key(name))
+    try:
+        client = _s3_client(config)
+    except InputError:  # no boto3: a lifecycle command must not need it
+        return None
+    try:
+        body = client.get_object(Bucket=config.bucket, Key=key)["Body"].read()
+    except Exception as error:
+        code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+        if code in ("NoSuchKey", "404"):
+            return 0
+        raise InputError(
+            f"cannot read {key} in the store ({config.describe()}): {type(error).__name__}",
+            hint="check the endpoint, the bucket and the AWS_* credentials (scs-testbed doctor)",
+        ) from None
+    resources = parse_state(body.decode("utf-8", "replace"), key)
+    return sum(len(r.get("instances", [])) for r in resources)
 
 
 def _s3_client(config: RemoteState) -> Any:

@@ -694,9 +694,19 @@ def cloud_status(workspace: Workspace) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for item in found:
         counts[item.kind] = counts.get(item.kind, 0) + 1
+    from scs_testbed import remote_state
+
+    state = meta.get("state")
+    # a shared testbed another machine destroyed: the store's state is empty, ours is stale
+    if (
+        state == "deployed"
+        and remote_state.resources_in_store(meta.get("backend"), workspace.name) == 0
+    ):
+        state, outputs = "destroyed", {}
     return {
         "name": workspace.name,
-        **{k: meta.get(k) for k in ("environment", "cloud", "prefix", "state", "created")},
+        **{k: meta.get(k) for k in ("environment", "cloud", "prefix", "created")},
+        "state": state,
         "outputs": outputs,
         "servers": sorted(servers, key=lambda s: s["name"]),
         "volumes": sorted(volumes, key=lambda v: v["name"]),

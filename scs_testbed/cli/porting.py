@@ -199,6 +199,8 @@ def remote_attach(
 
     meta = remote_state.attach(name, key, terraform)
     ui.success(f"testbed {name} ({meta['environment']}, cloud {meta['cloud']}) attached")
+    if meta.get("host_keys"):
+        ui.info(f"host keys {meta['host_keys']}")
     if key is None:
         ui.warn("no --key: status and destroy work, ssh does not (docs/remote-state.md)")
 

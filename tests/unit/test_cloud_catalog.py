@@ -168,3 +168,28 @@ def test_env_new_writes_nothing_when_it_cannot(
     done = CliRunner().invoke(app, argv)
     assert getattr(done.exception, "exit_code", None) == code, done.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_without_an_image_service_sees_no_image() -> None:
+    data = json.loads((GOLDEN / "scs-standard.json").read_text())
+    data["images"] = None  # read_catalog: the project's service catalog has no image service
+    with pytest.raises(PreflightError, match="1 thing") as caught:
+        propose(CloudCatalog.from_data(data), "c")
+    assert "has no image service, so it sees no image at all" in caught.value.details[0]
+
+
+def test_a_new_env_dir_is_made_only_when_the_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scs_testbed.cloud_catalog import environment_target
+
+    wanted = tmp_path / "mine" / "environments"
+    monkeypatch.setenv("SCS_TESTBED_ENV_DIR", str(wanted))
+    assert environment_target("new1", None, False) == wanted / "new1.tfvars"
+    assert not wanted.exists()  # checking the target writes nothing
+    path, shadows = write_environment("new1", 'cloud_provider = "c"\n', None, False)
+    assert path == wanted / "new1.tfvars" and path.is_file() and not shadows
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("SCS_TESTBED_ENV_DIR", str(tmp_path / "afile"))
+    with pytest.raises(InputError, match="is not a directory"):
+        environment_target("new1", None, False)

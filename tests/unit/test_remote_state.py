@@ -148,3 +148,33 @@ def test_a_new_testbed_gets_the_backend_an_old_one_keeps_local_state(
     for path in new.workspace.path.rglob("*"):  # the store's keys are nowhere in the workspace
         if path.is_file():
             assert "never-written" not in path.read_text(), path
+
+
+def test_resources_in_store_counts_the_stored_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `status` asks the store: instances in the state; 0 for an emptied or gone one."""
+    import io
+
+    objects = {
+        "team/tb1/terraform.tfstate": json.dumps(
+            {"resources": [{"mode": "managed", "instances": [{}, {}]}, {"mode": "data"}]}
+        ),
+        "team/tb2/terraform.tfstate": json.dumps({"resources": []}),
+    }
+
+    class Missing(Exception):
+        response = {"Error": {"Code": "NoSuchKey"}}
+
+    class Client:
+        def get_object(self, Bucket: str, Key: str) -> dict[str, object]:
+            if Key not in objects:
+                raise Missing()
+            return {"Body": io.BytesIO(objects[Key].encode())}
+
+    monkeypatch.setattr(remote_state, "_s3_client", lambda config: Client())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
+    store = remote_state.check_settings("https://s3.example.com", "states", "any", "team")
+    assert remote_state.resources_in_store(store.as_record("tb1"), "tb1") == 2
+    assert remote_state.resources_in_store(store.as_record("tb2"), "tb2") == 0
+    assert remote_state.resources_in_store(store.as_record("tb3"), "tb3") == 0
+    assert remote_state.resources_in_store(None, "tb1") is None  # local state
