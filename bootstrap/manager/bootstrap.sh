@@ -307,6 +307,9 @@ main() {
   local level entry name needs func failed=""
   level=$(mode_level "$DEPLOY_MODE")
   log "bootstrap of $TESTBED_PREFIX, deploy_mode $DEPLOY_MODE"
+  # every run begins with this event (the first, after the reboot, after a restart of the
+  # unit): watch then follows the new run, not an old failure earlier in the file
+  progress testbed start "deploy_mode $DEPLOY_MODE"
   for entry in "${STEPS[@]}"; do
     IFS='|' read -r name needs func <<<"$entry"
     if (($(mode_level "$needs") > level)); then

@@ -114,6 +114,10 @@ def render_ssh_config(
         "  CheckHostIP no",
         "  ServerAliveInterval 15",
         "  ServerAliveCountMax 4",
+        # a VM just booted restarts sshd once cloud-init has written its host keys: a refused
+        # connection then is retried (one second apart) instead of failing the command
+        "  ConnectTimeout 15",
+        "  ConnectionAttempts 3",
         "",
     ]
     return "\n".join(lines)

@@ -100,6 +100,12 @@ class ProgressBoard:
         if self.first_ts is None:
             self.first_ts = ts
         if event.step == FINAL_STEP:
+            if event.state == "start":
+                # a run of the bootstrap begins: the first, the one after the reboot, or one
+                # started again after a failure (a source fixed, its unit restarted), whose
+                # steps are the news and the old failure is not
+                self.outcome = None
+                self.failed_step = None
             if event.state in ("done", "failed"):
                 self.outcome = event.state
                 if event.state == "failed" and self.failed_step is None:

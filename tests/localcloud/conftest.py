@@ -7,6 +7,7 @@ The cloud is left running afterwards so other tiers and people can use it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,21 +75,33 @@ def start_cloud() -> LocalCloud:
     )
 
 
-def host_leftovers(namespaces: set[str] | None = None) -> list[str]:
+def host_leftovers(
+    namespaces: set[str] | None = None, servers: set[str] | None = None
+) -> list[str]:
     """What booted servers left on this host: containers, server dirs, overlay mounts,
     network namespaces, veths, floating IP routes (the host layer's names: scs*).
 
-    `namespaces` limits the network part to those (other tiers' namespaces may exist).
+    `namespaces` limits the network part to those and `servers` (server UUIDs) the server
+    part: other sessions may boot servers on the same cloud meanwhile.
     """
     from scs_testbed.localcloud import Layout
 
     hosts = Layout.default().hosts
-    found = [f"server dir {p.name}" for p in sorted((hosts / "servers").glob("*"))]
-    found += [f"network record {p.name}" for p in sorted((hosts / "networks").glob("*.json"))]
+    dirs = sorted((hosts / "servers").glob("*"))
+    if servers is not None:
+        dirs = [d for d in dirs if d.name in servers]
+    found = [f"server dir {p.name}" for p in dirs]
+    for record in sorted((hosts / "networks").glob("*.json")):
+        try:
+            namespace = json.loads(record.read_text())["network"]["namespace"]
+        except (OSError, ValueError, KeyError):
+            namespace = None  # removed meanwhile, or another session writing it
+        if namespaces is None or namespace in namespaces:
+            found.append(f"network record {record.name}")
     found += [
         f"mount {line.split()[1]}"
         for line in Path("/proc/mounts").read_text().splitlines()
-        if str(hosts) in line
+        if str(hosts) in line and (servers is None or any(s in line for s in servers))
     ]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -96,7 +109,9 @@ def host_leftovers(namespaces: set[str] | None = None) -> list[str]:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv[0].endswith(b"systemd-nspawn") and str(hosts).encode() in b" ".join(argv):
+            line = b" ".join(argv)
+            ours = servers is None or any(s.encode() in line for s in servers)
+            if argv[0].endswith(b"systemd-nspawn") and str(hosts).encode() in line and ours:
                 found.append(f"container process {proc.name}")
     run = lambda *argv: subprocess.run(argv, capture_output=True, text=True).stdout  # noqa: E731
     listed = run("ip", "netns", "list").split()
@@ -115,6 +130,21 @@ def host_leftovers(namespaces: set[str] | None = None) -> list[str]:
         if device in uplinks or (namespaces is None and device.startswith("scsh")):
             found.append(f"route {route}")
     return found
+
+
+def host_ids_of_testbed(workspace: Path) -> tuple[set[str], set[str]]:
+    """The host-layer namespaces and server UUIDs of a deployed testbed (from its outputs),
+    to scope `host_leftovers` to it; read them before destroying it."""
+    from scs_testbed.localcloud import Layout
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+
+    outputs = json.loads((workspace / "outputs.json").read_text())
+    servers = outputs["servers"]
+    ids = {servers["manager"], *servers["nodes"]}
+    network_ids = {n["id"] for n in outputs["networks"].values()}
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    namespaces = {n.namespace for n, _ in host.network_records() if n.id in network_ids}
+    return namespaces, ids
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ delete through the API restart / stop the container; destroy leaves nothing on t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests import tiers
-from tests.localcloud.conftest import LocalCloud, host_leftovers
+from tests.localcloud.conftest import LocalCloud, host_ids_of_testbed, host_leftovers
 
 NAME = "lc-boot"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -207,7 +208,8 @@ def test_a_server_boots_through_the_api(
                 conn.compute.delete_keypair(resource, ignore_missing=True)
             else:
                 getattr(conn.network, f"delete_{kind}")(resource, ignore_missing=True)
-    assert host_leftovers(namespaces) == []
+    servers = {resource.id for kind, resource in made if kind == "server"}
+    assert host_leftovers(namespaces, servers) == []
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +217,12 @@ def testbed(nspawn_cloud: None, cli: Cli, env: dict[str, str]) -> Iterator[dict[
     """The deployed testbed (destroyed afterwards, whatever happened)."""
     started = time.monotonic()
     try:
-        done = cli("deploy", "-e", "local", "--name", NAME)
+        # the configuration repository: a stand-in the test puts on the manager later
+        # (test_the_bootstrap_resumes_reboots_and_runs_the_configuration_scripts)
+        done = cli(
+            "deploy", "-e", "local", "--name", NAME,
+            "-o", f"configuration_repository=file://{STANDIN_REPOSITORY}",
+        )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         workspace = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / NAME
         yield {"workspace": workspace, "deploy_seconds": time.monotonic() - started}
@@ -256,6 +263,121 @@ def test_watch_follows_the_bootstrap_to_the_first_step_needing_the_internet(
     assert "apt_mirror or apt_proxy" in output, output
     # the steps before it really ran on the booted manager
     assert "cloud-init finished" in output, output
+
+
+STANDIN_REPOSITORY = "/srv/standin-configuration.git"
+STANDIN_RECORD = "/var/tmp/standin-ran.txt"
+# the steps that need the internet here, marked done by hand as a user would after doing them
+DONE_BY_HAND = ("packages", "venv", "collections", "docker", "docker-ready")
+
+
+def standin_repository(root: Path) -> Path:
+    """A bare configuration repository with the reference's script names whose scripts only
+    record that they ran (monitoring fails on its first run), and the files the bootstrap's
+    configuration step reads (host_vars of the manager, the testbed CA)."""
+    from tests.netns.test_bootstrap_checks import reference_trace
+
+    work = root / "standin"
+    for entry in reference_trace()["script_order"]:
+        script = work / entry["script"]
+        script.parent.mkdir(parents=True, exist_ok=True)
+        body = f"echo {entry['script']} >>{STANDIN_RECORD}\necho stand-in: {entry['script']} ran\n"
+        if entry["script"].endswith("400-monitoring.sh"):
+            once = "/var/tmp/standin-monitoring-failed"
+            body += f'[ -e {once} ] || {{ touch {once}; echo "stand-in failure, once"; exit 7; }}\n'
+        script.write_text(f"#!/bin/sh\n{body}")
+        script.chmod(0o755)
+    vars_file = work / "inventory/host_vars/testbed-manager/vars.yml"
+    vars_file.parent.mkdir(parents=True)
+    vars_file.write_text("# stand-in\n")
+    ca = work / "environments/kolla/certificates/ca"
+    ca.mkdir(parents=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "2",
+         "-subj", "/CN=stand-in testbed CA", "-keyout", str(root / "ca.key"),
+         "-out", str(ca / "testbed.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "stand-in"], check=True)
+    bare = root / "standin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+def test_the_bootstrap_resumes_reboots_and_runs_the_configuration_scripts(
+    testbed: dict[str, Any], cli: Cli, tmp_path: Path
+) -> None:
+    """Past the internet, the glue only: the steps that need it are marked done by hand and
+    the unit restarted, as a user would after fixing a source. The bootstrap resumes with a
+    new run; the operator (uid 45000), the clone of the configuration repository (a stand-in
+    on the manager) at its version, the reboot of the manager (a new container) and the
+    nodes' join run for real; the stand-in scripts run in the reference's order, a failing
+    one fails its step with its output, and after another restart the run ends `done`.
+    `watch` follows all of it, across the reboot."""
+    from scs_testbed.localcloud import Layout
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+    from tests.netns.test_bootstrap_checks import reference_trace
+
+    workspace = testbed["workspace"]
+    config = str(workspace / "ssh_config")
+    bare = standin_repository(tmp_path)
+    copied = subprocess.run(
+        ["scp", "-F", config, "-q", "-r", str(bare), "manager:/tmp/standin.git"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    done_by_hand = " ".join(f"/var/lib/scs-testbed/done/{s}" for s in DONE_BY_HAND)
+    restart = (
+        "sudo systemctl reset-failed scs-testbed-bootstrap.service; "
+        "sudo systemctl start --no-block scs-testbed-bootstrap.service"
+    )
+    prepare = (
+        f"sudo mv /tmp/standin.git {STANDIN_REPOSITORY} && "
+        # the operator (created by the resumed run) must own what it clones (git's
+        # safe.directory rule for local clones)
+        f"sudo chown -R 45000:45000 {STANDIN_REPOSITORY} && "
+        f"sudo touch {done_by_hand} && {restart}"
+    )
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    manager_id = json.loads((workspace / "outputs.json").read_text())["servers"]["manager"]
+    before = host.pids(manager_id)
+    done = cli("ssh", "--name", NAME, "manager", "--", prepare, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    first = cli("watch", NAME, "--plain", "--timeout", "900", timeout=960)
+    output = first.stdout + first.stderr
+    assert first.returncode == 5, output
+    assert "bootstrap failed in step 'monitoring'" in output, output
+    assert "stand-in failure, once" in output, output
+    assert "reconnecting" in output, output  # the manager rebooted under watch
+    after = host.pids(manager_id)
+    assert after and after != before, "the manager's container did not restart"
+
+    again = cli("ssh", "--name", NAME, "manager", "--", restart, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = cli("watch", NAME, "--plain", "--timeout", "600", timeout=660)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output
+
+    checks = (
+        f"id -u dragon; id -g dragon; cat {STANDIN_RECORD}; "
+        "sudo -u dragon git -C /opt/configuration log -1 --format=%s; "
+        "grep -c cleanup_cloudinit /opt/configuration/inventory/host_vars/testbed-manager/vars.yml"
+    )
+    shown = cli("ssh", "--name", NAME, "manager", "--", checks, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.split()
+    assert lines[:2] == ["45000", "45000"]
+    scripts = [e["script"] for e in reference_trace()["script_order"]]
+    monitoring = next(s for s in scripts if s.endswith("400-monitoring.sh"))
+    ran = lines[2 : 2 + len(scripts) + 1]
+    position = scripts.index(monitoring)
+    assert ran == [*scripts[: position + 1], *scripts[position:]], ran
+    assert lines[-2] == "stand-in"  # the stand-in's commit, cloned for real
+    assert lines[-1] == "1"  # cleanup_cloudinit: false added once
 
 
 def test_tunnel_reaches_a_tcp_service_on_a_node(testbed: dict[str, Any], cli: Cli) -> None:
@@ -312,9 +434,10 @@ def test_destroy_leaves_nothing_on_the_host(testbed: dict[str, Any], cli: Cli) -
     from scs_testbed.localcloud import Layout
     from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
 
-    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
-    namespaces = {network.namespace for network, _ in host.network_records()}
+    namespaces, servers = host_ids_of_testbed(testbed["workspace"])
     assert namespaces
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    assert [s for s in servers if host.is_running(s)], "no server of the testbed runs"
     done = cli("destroy", NAME, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert host_leftovers(namespaces) == []
+    assert host_leftovers(namespaces, servers) == []

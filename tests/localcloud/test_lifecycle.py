@@ -18,7 +18,7 @@ import pytest
 
 from scs_testbed.discover import find_resources
 from tests import tiers
-from tests.localcloud.conftest import LocalCloud, host_leftovers
+from tests.localcloud.conftest import LocalCloud, host_ids_of_testbed, host_leftovers
 
 SECURITY = json.loads((tiers.REPO / "terraform" / "security_groups.json").read_text())
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -58,6 +58,18 @@ def cli(lifecycle_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         )
 
     return run
+
+
+def host_ids_of(cloud: LocalCloud, prefix: str) -> tuple[set[str], set[str]]:
+    """Server UUIDs and host-layer namespaces of the servers and networks named prefix-*."""
+    from scs_testbed.localcloud import Layout
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+
+    conn = cloud.project
+    servers = {s.id for s in conn.compute.servers() if s.name.startswith(f"{prefix}-")}
+    networks = {n.id for n in conn.network.networks() if n.name.startswith(f"{prefix}-")}
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    return servers, {n.namespace for n, _ in host.network_records() if n.id in networks}
 
 
 def names_in_cloud(cloud: LocalCloud, prefix: str) -> list[str]:
@@ -153,11 +165,12 @@ def test_deploy_default_testbed_then_destroy_leaves_nothing(
     listed = json.loads(cli("list", "--json").stdout)
     assert [(t["name"], t["state"]) for t in listed] == [(prefix, "deployed")]
 
+    namespaces, servers = host_ids_of_testbed(state)
     done = cli("destroy", prefix, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert names_in_cloud(cloud, prefix) == []
     assert not state.exists()
-    assert host_leftovers() == []
+    assert host_leftovers(namespaces, servers) == []
 
 
 def test_deploy_and_destroy_with_opentofu(
@@ -227,13 +240,25 @@ def test_security_group_rule_shortfall(cli: Cli, cloud: LocalCloud) -> None:
         cloud.admin.network.update_quota(quota, security_group_rules=original)
 
 
-def test_two_testbeds_side_by_side(cli: Cli, cloud: LocalCloud, cleanup: list[str]) -> None:
+def test_two_testbeds_side_by_side(
+    cli: Cli, cloud: LocalCloud, cleanup: list[str], lifecycle_env: dict[str, str]
+) -> None:
     cleanup.extend(["lc-a", "lc-b"])
     for name in ("lc-a", "lc-b"):
         done = cli("deploy", "-e", "local", "--name", name)  # 3 nodes: the minimum
         assert done.returncode == 0, done.stdout + done.stderr
     before_b = names_in_cloud(cloud, "lc-b")
     assert len(before_b) == len(names_in_cloud(cloud, "lc-a")) > 10
+    if cloud.boots:
+        # the same fixed addresses (manager 192.168.16.5) in two networks: each testbed's
+        # manager answers on its own floating IP with its own name and host keys
+        for name in ("lc-a", "lc-b"):
+            shown = cli("ssh", "--name", name, "manager", "--", "hostname; hostname -I")
+            assert shown.returncode == 0, shown.stderr
+            assert shown.stdout.split()[:2] == [f"{name}-manager", "192.168.16.5"]
+        state = Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds"
+        side = [host_ids_of_testbed(state / name) for name in ("lc-a", "lc-b")]
+        assert not side[0][0] & side[1][0] and not side[0][1] & side[1][1]
 
     done = cli("destroy", "lc-a", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -245,7 +270,8 @@ def test_two_testbeds_side_by_side(cli: Cli, cloud: LocalCloud, cleanup: list[st
     done = cli("destroy", "lc-b", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert names_in_cloud(cloud, "lc-b") == []
-    assert host_leftovers() == []
+    if cloud.boots:
+        assert host_leftovers(side[0][0] | side[1][0], side[0][1] | side[1][1]) == []
 
 
 def test_terraform_killed_mid_apply_then_destroy_leaves_nothing(
@@ -288,20 +314,25 @@ def test_ctrl_c_stops_terraform_keeps_state_and_destroy_cleans_up(
     created = 0
     for line in process.stdout:
         created += " created " in line
-        if created >= 5:
+        # during the boot: once a server exists (its container starts with it), and with
+        # enough created before it for the state check below
+        if created >= 5 and "compute_instance" in line and " created " in line:
             process.send_signal(signal.SIGINT)
             break
     output = process.stdout.read()
     assert process.wait(timeout=300) == 130, output
+    booted, booted_namespaces = host_ids_of(cloud, "lc-int")
     workspace = Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / "lc-int"
     state = json.loads((workspace / "terraform.tfstate").read_text())
     assert sum(len(r["instances"]) for r in state["resources"] if r["mode"] == "managed") >= 5
     assert json.loads((workspace / "testbed.json").read_text())["state"] == "interrupted"
 
+    # servers created before the Ctrl-C were booting (nspawn) or running: destroy must take
+    # their containers, overlays and namespaces too
     done = cli("destroy", "lc-int", "--yes")  # no --force-cleanup: it knows the deploy broke off
     assert done.returncode == 0, done.stdout + done.stderr
     assert names_in_cloud(cloud, "lc-int") == []
-    assert host_leftovers() == []
+    assert host_leftovers(booted_namespaces, booted) == []
 
 
 @pytest.mark.parametrize(

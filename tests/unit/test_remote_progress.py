@@ -67,3 +67,28 @@ def test_missing_timestamp_is_tolerated() -> None:
     event = parse_event('{"v":1,"step":"a","state":"start","ts":"yesterday"}')
     assert event.ts is None and not event.is_final
     assert parse_event('{"v":1,"step":"testbed","state":"failed"}').is_final
+
+
+def test_a_run_resumed_after_a_failure_is_followed() -> None:
+    """A user fixes the failing source and restarts the bootstrap unit: the old failure stays
+    in the progress file, but each run begins with `testbed start`, and the board follows the
+    new run to its own end."""
+    failed = [
+        '{"v":1,"step":"packages","state":"start"}',
+        '{"v":1,"step":"packages","state":"failed","detail":"cannot reach the apt mirror"}',
+        '{"v":1,"step":"testbed","state":"failed","detail":"packages"}',
+    ]
+    board = fold(failed)
+    assert board.outcome == "failed" and board.failed_step == "packages"
+    again = '{"v":1,"step":"testbed","state":"start","detail":"deploy_mode full"}'
+    board = fold([*failed, again, '{"v":1,"step":"cloud-init","state":"done"}'])
+    assert board.outcome is None and board.failed_step is None
+    board.apply(parse_event('{"v":1,"step":"packages","state":"start"}'))
+    assert [s.name for s in board.running] == ["packages"]
+    board.apply(parse_event('{"v":1,"step":"packages","state":"done"}'))
+    board.apply(parse_event('{"v":1,"step":"testbed","state":"done"}'))
+    assert board.outcome == "done" and board.failed_step is None
+    # a failure of the new run is reported as its own
+    board = fold([*failed, again, '{"v":1,"step":"venv","state":"start"}'])
+    board.apply(parse_event('{"v":1,"step":"venv","state":"failed","detail":"pip"}'))
+    assert board.failed_step == "venv"
