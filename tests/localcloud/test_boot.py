@@ -251,6 +251,24 @@ def test_ssh_to_the_manager_and_to_a_node(testbed: dict[str, Any], cli: Cli) -> 
     assert done.stdout.strip() == f"{NAME}-node-2"
 
 
+def test_cloud_init_is_done_before_the_bootstrap_unit_starts(
+    testbed: dict[str, Any], cli: Cli
+) -> None:
+    """cloud-init only starts the bootstrap's own unit: cloud-final (which prints the host
+    keys) has finished before the unit's process starts, and cloud-init says done."""
+    units = "cloud-final.service scs-testbed-bootstrap.service"
+    script = (
+        f"cloud-init status; for u in {units}; do systemctl show -p "
+        "ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic $u; done"
+    )
+    shown = cli("ssh", "--name", NAME, "manager", "--", script, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "status: done" in shown.stdout, shown.stdout
+    values = [int(line.split("=")[1]) for line in shown.stdout.splitlines() if "=" in line]
+    final_done, _, _, bootstrap_started = values
+    assert 0 < final_done <= bootstrap_started, shown.stdout
+
+
 def test_watch_follows_the_bootstrap_to_the_first_step_needing_the_internet(
     testbed: dict[str, Any], cli: Cli
 ) -> None:
@@ -267,8 +285,10 @@ def test_watch_follows_the_bootstrap_to_the_first_step_needing_the_internet(
 
 STANDIN_REPOSITORY = "/srv/standin-configuration.git"
 STANDIN_RECORD = "/var/tmp/standin-ran.txt"
-# the steps that need the internet here, marked done by hand as a user would after doing them
-DONE_BY_HAND = ("packages", "venv", "collections", "docker", "docker-ready")
+RESTART = (
+    "sudo systemctl reset-failed scs-testbed-bootstrap.service; "
+    "sudo systemctl start --no-block scs-testbed-bootstrap.service"
+)
 
 
 def standin_repository(root: Path) -> Path:
@@ -307,77 +327,92 @@ def standin_repository(root: Path) -> Path:
     return bare
 
 
+def done_by_hand(*steps: str) -> str:
+    """Mark steps done as a user would after doing them by hand, and restart the unit."""
+    markers = " ".join(f"/var/lib/scs-testbed/done/{step}" for step in steps)
+    return f"sudo touch {markers} && {RESTART}"
+
+
+def watched_log_lines(output: str) -> list[str]:
+    """The bootstrap log's lines as `watch --plain` printed them (indented by 3)."""
+    return [line[3:].rstrip() for line in output.splitlines() if line.startswith("   ")]
+
+
 def test_the_bootstrap_resumes_reboots_and_runs_the_configuration_scripts(
     testbed: dict[str, Any], cli: Cli, tmp_path: Path
 ) -> None:
-    """Past the internet, the glue only: the steps that need it are marked done by hand and
-    the unit restarted, as a user would after fixing a source. The bootstrap resumes with a
-    new run; the operator (uid 45000), the clone of the configuration repository (a stand-in
-    on the manager) at its version, the reboot of the manager (a new container) and the
-    nodes' join run for real; the stand-in scripts run in the reference's order, a failing
-    one fails its step with its output, and after another restart the run ends `done`.
-    `watch` follows all of it, across the reboot."""
+    """Past the internet, the glue: each step that needs it is marked done by hand and the
+    unit restarted, as a user would after fixing a source. Each restart is a new run that
+    `watch` follows. For real: the operator (uid/gid 45000), the venv owned by it (its pip
+    install is the next unreachable source, named), the clone of the configuration repository
+    (a stand-in on the manager) at its version, the manager's reboot (a new container) with
+    `watch` reconnecting without losing or repeating a line, the nodes' join, and the stand-in
+    scripts in the reference's order; a failing one fails its step with its output, and after
+    another restart the run ends `done`."""
     from scs_testbed.localcloud import Layout
     from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
     from tests.netns.test_bootstrap_checks import reference_trace
 
+    def ssh(command: str) -> str:
+        done = cli("ssh", "--name", NAME, "manager", "--", command, timeout=120)
+        assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def watch(expected: int) -> str:
+        done = cli("watch", NAME, "--plain", "--timeout", "900", timeout=960)
+        output = done.stdout + done.stderr
+        assert done.returncode == expected, output
+        return output
+
     workspace = testbed["workspace"]
-    config = str(workspace / "ssh_config")
     bare = standin_repository(tmp_path)
     copied = subprocess.run(
-        ["scp", "-F", config, "-q", "-r", str(bare), "manager:/tmp/standin.git"],
+        ["scp", "-F", str(workspace / "ssh_config"), "-q", "-r", str(bare),
+         "manager:/tmp/standin.git"],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert copied.returncode == 0, copied.stderr
-    done_by_hand = " ".join(f"/var/lib/scs-testbed/done/{s}" for s in DONE_BY_HAND)
-    restart = (
-        "sudo systemctl reset-failed scs-testbed-bootstrap.service; "
-        "sudo systemctl start --no-block scs-testbed-bootstrap.service"
-    )
-    prepare = (
+    # the operator, made by the resumed run, must own what it clones (git's safe.directory
+    # rule for local clones): uid/gid 45000 are the reference's
+    ssh(
         f"sudo mv /tmp/standin.git {STANDIN_REPOSITORY} && "
-        # the operator (created by the resumed run) must own what it clones (git's
-        # safe.directory rule for local clones)
-        f"sudo chown -R 45000:45000 {STANDIN_REPOSITORY} && "
-        f"sudo touch {done_by_hand} && {restart}"
+        f"sudo chown -R 45000:45000 {STANDIN_REPOSITORY} && " + done_by_hand("packages")
     )
+    output = watch(5)
+    assert "bootstrap failed in step 'venv'" in output, output
+    assert "cannot reach the Python package index" in output, output
+    assert "pypi_index_url" in output, output
+    assert ssh("stat -c %U:%u:%g /opt/venv /home/dragon").split() == ["dragon:45000:45000"] * 2
+
     host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
     manager_id = json.loads((workspace / "outputs.json").read_text())["servers"]["manager"]
     before = host.pids(manager_id)
-    done = cli("ssh", "--name", NAME, "manager", "--", prepare, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    first = cli("watch", NAME, "--plain", "--timeout", "900", timeout=960)
-    output = first.stdout + first.stderr
-    assert first.returncode == 5, output
+    ssh(done_by_hand("venv", "collections", "docker", "docker-ready"))
+    output = watch(5)
     assert "bootstrap failed in step 'monitoring'" in output, output
     assert "stand-in failure, once" in output, output
     assert "reconnecting" in output, output  # the manager rebooted under watch
     after = host.pids(manager_id)
     assert after and after != before, "the manager's container did not restart"
+    log = [line.rstrip() for line in ssh("cat /var/log/scs-testbed/bootstrap.log").splitlines()]
+    assert watched_log_lines(output) == log  # across the reboot: nothing lost, nothing twice
 
-    again = cli("ssh", "--name", NAME, "manager", "--", restart, timeout=120)
-    assert again.returncode == 0, again.stdout + again.stderr
-    second = cli("watch", NAME, "--plain", "--timeout", "600", timeout=660)
-    output = second.stdout + second.stderr
-    assert second.returncode == 0, output
-
+    ssh(RESTART)
+    watch(0)
     checks = (
-        f"id -u dragon; id -g dragon; cat {STANDIN_RECORD}; "
+        f"cat {STANDIN_RECORD}; "
         "sudo -u dragon git -C /opt/configuration log -1 --format=%s; "
-        "grep -c cleanup_cloudinit /opt/configuration/inventory/host_vars/testbed-manager/vars.yml"
+        "grep -c cleanup_cloudinit "
+        "/opt/configuration/inventory/host_vars/testbed-manager/vars.yml; "
+        "sed -n 's/^export NUMBER_OF_NODES=//p' /opt/manager-vars.sh"
     )
-    shown = cli("ssh", "--name", NAME, "manager", "--", checks, timeout=120)
-    assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.split()
-    assert lines[:2] == ["45000", "45000"]
+    lines = ssh(checks).split()
     scripts = [e["script"] for e in reference_trace()["script_order"]]
-    monitoring = next(s for s in scripts if s.endswith("400-monitoring.sh"))
-    ran = lines[2 : 2 + len(scripts) + 1]
-    position = scripts.index(monitoring)
-    assert ran == [*scripts[: position + 1], *scripts[position:]], ran
-    assert lines[-2] == "stand-in"  # the stand-in's commit, cloned for real
-    assert lines[-1] == "1"  # cleanup_cloudinit: false added once
+    monitoring = scripts.index(next(s for s in scripts if s.endswith("400-monitoring.sh")))
+    assert lines[:-3] == [*scripts[: monitoring + 1], *scripts[monitoring:]], lines
+    assert lines[-3] == "stand-in"  # the stand-in's commit, cloned for real
+    assert lines[-2] == "1"  # cleanup_cloudinit: false added once
+    assert lines[-1] == "3"  # /opt/manager-vars.sh: NUMBER_OF_NODES of the testbed
 
 
 def test_tunnel_reaches_a_tcp_service_on_a_node(testbed: dict[str, Any], cli: Cli) -> None:
