@@ -22,6 +22,9 @@ from scs_testbed.errors import (
     TestbedError,
 )
 
+# 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+EXIT_BROKEN_PIPE = 141
+
 app = typer.Typer(
     name="scs-testbed",
     help="Put a Sovereign Cloud Stack (SCS) testbed onto any OpenStack cloud.",
@@ -109,6 +112,11 @@ def main() -> None:
         _fail(Interrupted(f"interrupted by Ctrl-C: {what}"), as_json)
     except ClickException as error:
         _click_error(error, as_json)
+    except BrokenPipeError:
+        # the reader went away (`scs-testbed list | head`): nothing left to say to it, and
+        # Python would complain about the pipe again when flushing stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as error:  # unexpected: keep the traceback for the bug report
         _crash(error, as_json)
     sys.exit(code)

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,46 @@ def host_ids_of_testbed(workspace: Path) -> tuple[set[str], set[str]]:
 @pytest.fixture(scope="session")
 def cloud() -> Iterator[LocalCloud]:
     yield start_cloud()
+
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def user_env(cloud: LocalCloud, base: Path) -> dict[str, str]:
+    """Process environment of a user of the local cloud, with the test Terraform and a state
+    directory of its own under `base`."""
+    from tests import tiers
+
+    rc = tiers.write_terraformrc(base / "terraformrc")
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    env.update(
+        OS_CLIENT_CONFIG_FILE=str(cloud.clouds_file),
+        TF_CLI_CONFIG_FILE=str(rc),
+        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
+        SCS_TESTBED_STATE_DIR=str(base / "state"),
+        TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
+    )
+    (base / "plugins").mkdir(exist_ok=True)
+    env.pop("SCS_TESTBED_ENV_DIR", None)
+    return env
+
+
+def cli_runner(default_env: dict[str, str], cwd: Path | None = None) -> Cli:
+    """`scs-testbed ARGS` as that user runs it (no standard input, as in CI)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Any:
+        return subprocess.run(
+            [sys.executable, "-m", "scs_testbed", *args],
+            env=env or default_env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

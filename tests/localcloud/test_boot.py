@@ -11,73 +11,38 @@ delete through the API restart / stop the container; destroy leaves nothing on t
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import tiers
-from tests.localcloud.conftest import LocalCloud, host_ids_of_testbed, host_leftovers
+from tests.localcloud.conftest import (
+    Cli,
+    LocalCloud,
+    cli_runner,
+    host_ids_of_testbed,
+    host_leftovers,
+    user_env,
+)
+from tests.netns.containers import tcp_banner as banner
+from tests.netns.containers import wait_until
 
 NAME = "lc-boot"
-Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
-def banner(address: str, port: int = 22) -> bytes:
-    try:
-        with socket.create_connection((address, port), timeout=0.5) as sock:
-            sock.settimeout(2)
-            return sock.recv(64)
-    except OSError:
-        return b""
 
 
 @pytest.fixture(scope="module")
 def env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    base = tmp_path_factory.mktemp("boot")
-    rc = tiers.write_terraformrc(base / "terraformrc")
-    values = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    values.update(
-        OS_CLIENT_CONFIG_FILE=str(cloud.clouds_file),
-        TF_CLI_CONFIG_FILE=str(rc),
-        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
-        SCS_TESTBED_STATE_DIR=str(base / "state"),
-        TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
-    )
-    (base / "plugins").mkdir()
-    values.pop("SCS_TESTBED_ENV_DIR", None)
-    return values
+    return user_env(cloud, tmp_path_factory.mktemp("boot"))
 
 
 @pytest.fixture(scope="module")
 def cli(env: dict[str, str]) -> Cli:
-    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "scs_testbed", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-
-    return run
+    return cli_runner(env)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +18,27 @@ import pytest
 
 from scs_testbed.discover import find_resources
 from tests import tiers
-from tests.localcloud.conftest import LocalCloud, host_ids_of_testbed, host_leftovers
+from tests.localcloud.conftest import (
+    Cli,
+    LocalCloud,
+    cli_runner,
+    host_ids_of_testbed,
+    host_leftovers,
+    user_env,
+)
 
 SECURITY = json.loads((tiers.REPO / "terraform" / "security_groups.json").read_text())
-Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
 def lifecycle_env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Process environment of a user of the local cloud, with the test Terraform."""
-    base = tmp_path_factory.mktemp("lifecycle")
-    rc = tiers.write_terraformrc(base / "terraformrc")
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    env.update(
-        OS_CLIENT_CONFIG_FILE=str(cloud.clouds_file),
-        TF_CLI_CONFIG_FILE=str(rc),
-        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
-        SCS_TESTBED_STATE_DIR=str(base / "state"),
-        TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
-    )
-    (base / "plugins").mkdir()
-    env.pop("SCS_TESTBED_ENV_DIR", None)
-    return env
+    return user_env(cloud, tmp_path_factory.mktemp("lifecycle"))
 
 
 @pytest.fixture(scope="module")
 def cli(lifecycle_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    cwd = tmp_path_factory.mktemp("cwd")
-
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Any:
-        return subprocess.run(
-            [sys.executable, "-m", "scs_testbed", *args],
-            env=env or lifecycle_env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    return run
+    return cli_runner(lifecycle_env, tmp_path_factory.mktemp("cwd"))
 
 
 def host_ids_of(cloud: LocalCloud, prefix: str) -> tuple[set[str], set[str]]:
