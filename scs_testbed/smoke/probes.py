@@ -41,8 +41,9 @@ def open_api(target: ApiTarget, secure_file: str | None = None) -> Any:
     config = openstack.config.OpenStackConfig(
         config_files=files, secure_files=[secure] if secure else None
     )
-    extra = {"cacert": target.cacert} if target.cacert else {}
+    extra: dict[str, Any] = {"cacert": target.cacert} if target.cacert else {}
     conn = Connection(config=config.get_one(cloud=target.cloud, **extra))
-    conn.session.timeout = (10.0, 60.0)
+    # requests takes (connect, read); keystoneauth passes the session's value through
+    conn.session.timeout = (10.0, 60.0)  # type: ignore[assignment]
     conn.authorize()
     return conn

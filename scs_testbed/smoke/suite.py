@@ -18,7 +18,7 @@ import json
 import re
 import sys
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - our own child's JUnit file
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -434,9 +434,7 @@ def run_suite(request: SmokeRequest, on_line: Callable[[str], None]) -> SmokeRes
     return SmokeResult(code, read_junit(request.junit), request.junit, seconds)
 
 
-def run_smoke(
-    request: SmokeRequest, on_line: Callable[[str], None]
-) -> SmokeResult:
+def run_smoke(request: SmokeRequest, on_line: Callable[[str], None]) -> SmokeResult:
     """Run the suite and judge it: the result when it passed, else the error (verdict)."""
     result = run_suite(request, on_line)
     verdict(result, request)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SUBNET_CIDR = "192.168.250.0/24"  # inside the workload's own network only
+TEARDOWN_TIMEOUT = 600.0  # removal gets its own limit: a short build limit must not cut it
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,13 @@ def build(conn: Any, spec: WorkloadSpec, created: Created) -> Created:
         server_args["image_id"] = image.id
     server = conn.compute.create_server(**server_args)
     created.server = server.id
-    volume = conn.block_storage.create_volume(name=spec.name("volume"), size=1, **volume_args)
+    try:
+        volume = conn.block_storage.create_volume(name=spec.name("volume"), size=1, **volume_args)
+    except Exception as error:  # e.g. an unknown volume type: say what was asked for
+        raise WorkloadFailed(
+            f"volume {spec.name('volume')} (1 GB, type {spec.volume_type or 'default'}) could "
+            f"not be created: {type(error).__name__}: {error} (expected it to be created)"
+        ) from error
     created.volume = volume.id
 
     def server_state() -> Any:
@@ -179,7 +186,9 @@ def tear_down(conn: Any, spec: WorkloadSpec, created: Created) -> list[str]:
             return True if found is None else f"server status {found.status}"
 
         _quietly(problems, "server", lambda: conn.compute.delete_server(server))
-        _quietly(problems, "server deletion", lambda: wait_for("server gone", gone, spec.timeout))
+        _quietly(
+            problems, "server deletion", lambda: wait_for("server gone", gone, TEARDOWN_TIMEOUT)
+        )
     if created.volume:
         volume = created.volume
 
@@ -191,9 +200,7 @@ def tear_down(conn: Any, spec: WorkloadSpec, created: Created) -> list[str]:
                 conn.block_storage.delete_volume(volume, ignore_missing=True)
             return f"volume status {found.status}"
 
-        _quietly(
-            problems, "volume", lambda: wait_for("volume gone", volume_gone, spec.timeout)
-        )
+        _quietly(problems, "volume", lambda: wait_for("volume gone", volume_gone, TEARDOWN_TIMEOUT))
     if created.router and created.router_interface and created.subnet:
         router, subnet = created.router, created.subnet
         _quietly(

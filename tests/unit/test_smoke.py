@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed import runner
-from scs_testbed import errors
+from scs_testbed import errors, runner
 from scs_testbed.errors import EXIT_INPUT, EXIT_SMOKE, InputError, SmokeError
 from scs_testbed.smoke import suite
 from scs_testbed.smoke.suite import CheckResult, SmokeConfig, SmokeRequest, SmokeResult
@@ -93,9 +92,7 @@ def _collected(tmp_path: Path, mode: str, markers: str | None = None) -> set[str
     request = SmokeRequest(config, tmp_path / "j.xml", markers=markers)
     done = runner.run([*suite.build_pytest_args(request), "--collect-only"], timeout=120)
     assert done.returncode in (0, 5), done.stdout + done.stderr
-    return {
-        line.split("::")[1].split("[")[0] for line in done.stdout.splitlines() if "::" in line
-    }
+    return {line.split("::")[1].split("[")[0] for line in done.stdout.splitlines() if "::" in line}
 
 
 def test_deploy_mode_selects_the_checks_that_exist(tmp_path: Path) -> None:
@@ -168,7 +165,9 @@ def test_exit_codes_map_to_errors(
 
 def test_zero_checks_names_the_selection(tmp_path: Path) -> None:
     with pytest.raises(SmokeError) as caught:
-        suite.verdict(_result(5, [], tmp_path), _request(tmp_path, keyword="nothing", markers="api"))
+        suite.verdict(
+            _result(5, [], tmp_path), _request(tmp_path, keyword="nothing", markers="api")
+        )
     assert "-k 'nothing'" in caught.value.message and "-m 'api'" in caught.value.message
 
 
@@ -187,9 +186,11 @@ def test_junit_is_read_per_group(tmp_path: Path) -> None:
     junit = tmp_path / "j.xml"
     junit.write_text(
         """<?xml version="1.0"?><testsuites><testsuite name="s">
-        <testcase classname="test_ceph" name="test_ceph_status"><failure message="HEALTH_ERR"/></testcase>
+        <testcase classname="test_ceph" name="test_ceph_status">
+        <failure message="HEALTH_ERR"/></testcase>
         <testcase classname="scs_testbed.smoke.checks.test_bootstrap" name="test_a[manager]"/>
-        <testcase classname="test_bootstrap" name="test_a[node-0]"><error message="boom"/></testcase>
+        <testcase classname="test_bootstrap" name="test_a[node-0]">
+        <error message="boom"/></testcase>
         <testcase classname="test_workload" name="test_w"><skipped message="why"/></testcase>
         </testsuite></testsuites>"""
     )
@@ -208,8 +209,9 @@ def test_junit_is_read_per_group(tmp_path: Path) -> None:
 def test_a_stale_junit_file_does_not_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     request = _request(tmp_path)
     request.junit.parent.mkdir()
-    request.junit.write_text("<testsuites><testsuite><testcase classname='test_x' name='t'/>"
-                             "</testsuite></testsuites>")
+    request.junit.write_text(
+        "<testsuites><testsuite><testcase classname='test_x' name='t'/></testsuite></testsuites>"
+    )
     monkeypatch.setattr(runner, "stream", lambda argv, on_line, **kw: 5)
     result = suite.run_suite(request, print)
     assert result.checks == [] and not request.junit.exists()

@@ -17,7 +17,9 @@ import pytest
 from tests.tiers import REPO
 
 
-def cli(*args: str, state: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, state: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     merged = dict(os.environ, COLUMNS="200", NO_COLOR="1", SCS_TESTBED_STATE_DIR=str(state))
     merged["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     for name in ("SCS_TESTBED_SMOKE_CLOUD", "SCS_TESTBED_SMOKE_CACERT"):
@@ -97,7 +99,7 @@ def test_print_command_prints_the_pytest_argv_and_exits_0(state: Path) -> None:
     assert done.returncode == 0, done.stderr
     argv = shlex.split(done.stdout)
     assert argv[:3] == [sys.executable, "-m", "pytest"]
-    assert ["-m", "api"] == argv[argv.index("-m", 3) : argv.index("-m", 3) + 2]
+    assert argv[argv.index("-m", 3) : argv.index("-m", 3) + 2] == ["-m", "api"]
     config = json.loads(Path(argv[argv.index("--smoke-config") + 1]).read_text())
     assert config["deploy_mode"] == "openstack"
     assert config["nodes"] == ["node-0", "node-1", "node-2"]
@@ -108,16 +110,24 @@ def test_print_command_prints_the_pytest_argv_and_exits_0(state: Path) -> None:
 def test_failing_checks_exit_6_with_summary_and_junit(state: Path) -> None:
     junit = state / "reports" / "smoke.xml"
     done = cli(
-        "smk-tb", "--cloud", "refused", "-m", "api and quick", "--junit", str(junit),
-        state=state, env=_env(state),
+        "smk-tb",
+        "--cloud",
+        "refused",
+        "-m",
+        "api and quick",
+        "--junit",
+        str(junit),
+        state=state,
+        env=_env(state),
     )
     assert done.returncode == 6, done.stdout + done.stderr
     assert "6 of 6 smoke checks failed" in done.stderr
     assert "cannot use the OpenStack API of cloud 'refused'" in done.stderr
     assert "│ openstack │ 0      │ 6      │ 0" in done.stdout  # the summary table
     cases = list(ET.parse(junit).getroot().iter("testcase"))
-    assert len(cases) == 6 and all(c.find("error") is not None or c.find("failure") is not None
-                                   for c in cases)
+    assert len(cases) == 6 and all(
+        c.find("error") is not None or c.find("failure") is not None for c in cases
+    )
 
 
 def test_zero_checks_is_a_failure_not_a_pass(state: Path) -> None:

@@ -99,7 +99,9 @@ def test_infrastructure() -> None:
 
 
 def test_openstack_api() -> None:
-    assert findings.catalog_problems(["identity", "block-storage"], ["volumev3|block-storage"]) == []
+    assert (
+        findings.catalog_problems(["identity", "block-storage"], ["volumev3|block-storage"]) == []
+    )
     assert "lacks object-store" in findings.catalog_problems(["identity"], ["object-store"])[0]
     up = {"binary": "nova-compute", "host": "h", "status": "enabled", "state": "up"}
     assert findings.service_problems("compute", [up]) == []

@@ -53,7 +53,8 @@ def _needs(item: pytest.Item) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out checks of a later deploy_mode than the testbed's."""
     mode = MODES.index(_config(config).deploy_mode)
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         (keep if MODES.index(_needs(item)) <= mode else drop).append(item)
     if drop:

@@ -17,9 +17,7 @@ HEALTHY = {"galera": ("mariadb",), "valkey": ("valkey", "redis")}
 
 
 @pytest.mark.parametrize("service", sorted(HEALTHY))
-def test_container_healthy_on_every_node(
-    hosts: Any, smoke: SmokeConfig, service: str
-) -> None:
+def test_container_healthy_on_every_node(hosts: Any, smoke: SmokeConfig, service: str) -> None:
     problems = []
     for node in smoke.nodes or ["<none>"]:
         result = hosts(node).run(
@@ -46,7 +44,8 @@ def test_rabbitmq_cluster(hosts: Any, smoke: SmokeConfig) -> None:
 
 def test_opensearch_health(manager: Any, smoke: SmokeConfig) -> None:
     health = run_json(
-        manager, f"curl -fsS --max-time 20 http://{smoke.api_int}:9200/_cluster/health",
+        manager,
+        f"curl -fsS --max-time 20 http://{smoke.api_int}:9200/_cluster/health",
         "OpenSearch",
     )
     problems = findings.opensearch_problems(health)

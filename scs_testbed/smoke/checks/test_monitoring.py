@@ -25,7 +25,8 @@ def test_prometheus(manager: Any, smoke: SmokeConfig, endpoint: str) -> None:
 
 def test_alerts(manager: Any, smoke: SmokeConfig) -> None:
     alerts = run_json(
-        manager, f"curl -fsS --max-time 20 http://{smoke.api_int}:9091/api/v1/alerts",
+        manager,
+        f"curl -fsS --max-time 20 http://{smoke.api_int}:9091/api/v1/alerts",
         "Prometheus alerts",
     )
     problems = findings.alert_problems(alerts, smoke.expected("allowed_alerts"))
