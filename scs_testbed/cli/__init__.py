@@ -12,7 +12,7 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click
 
 from scs_testbed import __version__
-from scs_testbed.cli import access, envs, lifecycle, localcloud, porting
+from scs_testbed.cli import access, envs, lifecycle, localcloud, porting, smoke
 from scs_testbed.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -77,6 +77,7 @@ lifecycle.register(app)
 access.register(app)
 localcloud.register(app)
 porting.register(app)
+smoke.register(app)
 
 
 # What a Ctrl-C leaves behind, by command (the default: nothing was changed).
@@ -88,6 +89,8 @@ INTERRUPTED_LEAVES = {
     "plan": "nothing was created in the cloud",
     "watch": "the testbed itself is not affected; `scs-testbed watch` follows it again",
     "tunnel": "if a tunnel still runs, `scs-testbed tunnel --stop` stops it",
+    "smoke": "the smoke run stopped; its workload (if one was started) is removed by the "
+    "checks' teardown: a leftover carries the name <prefix>-smoke-*",
     "localcloud": "the local cloud may be partly started or stopped: "
     "`scs-testbed localcloud status` shows which services run",
 }

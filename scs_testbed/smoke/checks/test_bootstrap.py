@@ -1,0 +1,25 @@
+"""cloud-init and the bootstrap finished on every host (progress protocol v1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scs_testbed.remote.progress import PROGRESS_PATH
+from scs_testbed.smoke import findings
+from scs_testbed.smoke.probes import read_file
+
+pytestmark = [pytest.mark.quick, pytest.mark.hosts]
+
+
+def test_cloud_init_finished(hosts: Any, host: str) -> None:
+    problems = findings.cloud_init_problems(
+        host, read_file(hosts(host), "/run/cloud-init/result.json")
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_bootstrap_finished(hosts: Any, host: str) -> None:
+    problems = findings.progress_problems(host, read_file(hosts(host), PROGRESS_PATH))
+    assert not problems, "\n".join(problems)
