@@ -198,6 +198,7 @@ class StepResult:
     reason: str = ""
     log: str | None = None
     command: list[str] | None = None
+    failure_code: int = 1  # ci's code when the step did not end with its own (timeout, signal)
     tail: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -235,7 +236,8 @@ class Summary:
         failed = self.first_failure
         if failed is None:
             return 0
-        return failed.exit_code if failed.status == "failed" and failed.exit_code else 1
+        own = failed.status == "failed" and failed.exit_code is not None and failed.exit_code > 0
+        return failed.exit_code if own and failed.exit_code else failed.failure_code
 
     @property
     def result(self) -> str:
@@ -431,7 +433,13 @@ class Engine:
         log_path = self.plan.output_dir / "logs" / f"{index:02d}-{step.name}.log"
         timeout = self.timeouts.get(step.name, step.timeout)
         result = StepResult(
-            step.name, step.phase, "failed", timeout=timeout, log=str(log_path), command=command
+            step.name,
+            step.phase,
+            "failed",
+            timeout=timeout,
+            log=str(log_path),
+            command=command,
+            failure_code=step.failure_code,
         )
         self.reporter.step_started(step.name, command)
         started = time.monotonic()
@@ -492,7 +500,12 @@ class Engine:
         except KeyboardInterrupt:
             pass  # interrupted again while it ends: kill it now
         if proc.poll() is None:
-            runner.stop_tree(proc.pid, timeout=5)
+            # its descendants first (they outlive it), then the child itself: proc.wait() must
+            # reap it, or its exit status is lost
+            left = runner.descendants(proc.pid)
+            proc.kill()
+            for pid in left:
+                runner.stop_tree(pid, timeout=2)
         return proc.wait()
 
     def _pump(self, step: str, proc: Any, log: Any, tail: list[str]) -> None:

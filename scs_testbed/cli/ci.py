@@ -116,6 +116,7 @@ def ci(
     )
     engine = core.Engine(
         plan,
+        steps=core.STEPS,
         destroy=destroy,
         timeouts=timeouts,
         skip=skipped,
