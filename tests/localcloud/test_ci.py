@@ -1,0 +1,130 @@
+"""`scs-testbed ci -e local` end to end on the local cloud: real steps (real Terraform, real
+APIs), collect from a really deployed testbed, and nothing carrying the names afterwards —
+also after SIGTERM during deploy. Three nodes (the minimum)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.localcloud.conftest import LocalCloud
+from tests.localcloud.test_lifecycle import cli, lifecycle_env, names_in_cloud  # noqa: F401
+
+CI = [sys.executable, "-m", "scs_testbed", "ci", "-e", "local", "--nodes", "3", "--skip", "smoke"]
+
+
+def run_ci(env: dict[str, str], name: str, out: Path, *args: str, **popen: Any) -> Any:
+    argv = [*CI, "--name", name, "--output", str(out), "--json", *args]
+    return subprocess.Popen(argv, env=env, text=True, **popen)
+
+
+def archive_members(out: Path) -> dict[str, bytes]:
+    [archive] = out.glob("*-logs-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        return {
+            m.name.split("/", 1)[1]: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
+
+
+def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
+    cloud: LocalCloud,
+    lifecycle_env: dict[str, str],
+    tmp_path: Path,
+    cli: Any,  # noqa: F811
+) -> None:
+    name, neighbour = "cil-lc1", "cil-lc1-2"
+    conn = cloud.project
+    public_key = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDu+cWf1pGJm8kV4ZXO7Ubm8pWCFv9bOb4UVXwsgqB2T x"
+    )
+    # an earlier run's leftover with this testbed's exact name, and another testbed's key
+    conn.compute.create_keypair(name=f"{name}-key", public_key=public_key)
+    conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    try:
+        process = run_ci(
+            lifecycle_env, name, out, "--timeout", "watch=60", "--junit", str(tmp_path / "j.xml"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = process.communicate(timeout=1800)
+        seconds = time.monotonic() - started
+        summary = json.loads(stdout)
+        steps = {s["step"]: s for s in summary["steps"]}
+        assert steps["cleanup"]["status"] == "passed", stderr
+        assert steps["deploy"]["status"] == "passed", Path(steps["deploy"]["log"]).read_text()
+        assert steps["watch"]["status"] in ("failed", "timeout")  # no internet in the testbed
+        assert summary["first_failure"] == "watch"
+        assert process.returncode == summary["exit_code"] == 5
+        assert steps["smoke"]["status"] == "skipped"
+        assert steps["collect"]["status"] == steps["destroy"]["status"] == "passed", stderr
+        files = archive_members(out)
+        index = {i["path"]: i for i in json.loads(files["index.json"])["items"]}
+        for server in ("manager", "node-0", "node-1", "node-2"):
+            assert index[f"console/{name}-{server}.log"]["status"] == "ok"
+        assert any(p.startswith("terraform/") and p.endswith("apply.jsonl") for p in files)
+        if cloud.boots:  # host keys were pinned: the manager's files came over ssh
+            assert index["hosts/manager/cloud-init.log"]["status"] == "ok", index
+            assert index["hosts/manager/progress.jsonl"]["status"] in ("ok", "missing")
+        password = _password(cloud)
+        assert password.encode() not in b"".join(files.values())
+        assert names_in_cloud(cloud, name) == []
+        assert conn.compute.find_keypair(f"{neighbour}-key") is not None  # untouched
+        assert not (Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name).exists()
+        print(f"ci -e local (deploy, watch 60 s, collect, destroy): {seconds:.0f} s")
+    finally:
+        clean_up(cli, name)
+        for key in (f"{name}-key", f"{neighbour}-key"):
+            conn.compute.delete_keypair(key, ignore_missing=True)
+
+
+def test_sigterm_during_deploy_still_leaves_nothing(
+    cloud: LocalCloud,
+    lifecycle_env: dict[str, str],
+    tmp_path: Path,
+    cli: Any,  # noqa: F811
+) -> None:
+    name = "cil-lc2"
+    out = tmp_path / "out"
+    process = run_ci(lifecycle_env, name, out, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deploy_log = out / "logs" / "03-deploy.log"
+    try:
+        deadline = time.monotonic() + 900
+        # mid-apply: the first resource exists in the cloud
+        while not (deploy_log.exists() and "✔ created" in deploy_log.read_text()):
+            assert process.poll() is None, "ci ended before deploy created anything"
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=1200)
+        assert process.returncode == 143
+        summary = json.loads(stdout)
+        steps = {s["step"]: s for s in summary["steps"]}
+        assert summary["interrupted_by"] == "SIGTERM"
+        assert steps["deploy"]["status"] == "interrupted"
+        assert steps["destroy"]["status"] == "passed"
+        assert names_in_cloud(cloud, name) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        clean_up(cli, name)
+
+
+def _password(cloud: LocalCloud) -> str:
+    import yaml
+
+    clouds = yaml.safe_load(cloud.clouds_file.read_text())["clouds"]
+    return str(clouds["localcloud"]["auth"]["password"])
+
+
+def clean_up(cli: Any, name: str) -> None:  # noqa: F811
+    """Whatever the test's outcome: the testbed, else whatever carries its exact names."""
+    if cli("destroy", name, "--yes", "--force-cleanup").returncode != 0:
+        cli("leftovers", "-e", "local", "--name", name, "--delete")
