@@ -35,7 +35,7 @@ def archive_members(out: Path) -> dict[str, bytes]:
 
 def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
     cloud: LocalCloud,
-    lifecycle_env: dict[str, str],
+    lifecycle_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
     cli: Any,  # noqa: F811
 ) -> None:
@@ -87,7 +87,7 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
 
 def test_sigterm_during_deploy_still_leaves_nothing(
     cloud: LocalCloud,
-    lifecycle_env: dict[str, str],
+    lifecycle_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
     cli: Any,  # noqa: F811
 ) -> None:
