@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.localcloud.conftest import LocalCloud
 from tests.localcloud.test_lifecycle import cli, lifecycle_env, names_in_cloud  # noqa: F401
 
@@ -22,6 +24,19 @@ CI = [sys.executable, "-m", "scs_testbed", "ci", "-e", "local", "--nodes", "3", 
 def run_ci(env: dict[str, str], name: str, out: Path, *args: str, **popen: Any) -> Any:
     argv = [*CI, "--name", name, "--output", str(out), "--json", *args]
     return subprocess.Popen(argv, env=env, text=True, **popen)
+
+
+def wait_for_room(cli: Any, name: str, timeout: float = 1800) -> None:  # noqa: F811
+    """The local cloud is shared: wait until its quotas hold one more testbed (the preflight
+    passes), so that a busy project does not decide what this test sees."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = cli("check", "-e", "local", "--name", name, "--nodes", "3", "--json")
+        if done.returncode == 0:
+            return
+        if done.returncode != 3 or time.monotonic() > deadline:
+            pytest.fail(f"the local cloud has no room for a testbed: {done.stdout[-2000:]}")
+        time.sleep(15)  # other testbeds are being destroyed: each check costs the cloud
 
 
 def archive_members(out: Path) -> dict[str, bytes]:
@@ -48,8 +63,9 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
     conn.compute.create_keypair(name=f"{name}-key", public_key=public_key)
     conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
     out = tmp_path / "out"
-    started = time.monotonic()
     try:
+        wait_for_room(cli, name)
+        started = time.monotonic()
         process = run_ci(
             lifecycle_env, name, out, "--timeout", "watch=60", "--junit", str(tmp_path / "j.xml"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -59,6 +75,7 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
         summary = json.loads(stdout)
         steps = {s["step"]: s for s in summary["steps"]}
         assert steps["cleanup"]["status"] == "passed", stderr
+        assert steps["check"]["status"] == "passed", Path(steps["check"]["log"]).read_text()
         assert steps["deploy"]["status"] == "passed", Path(steps["deploy"]["log"]).read_text()
         assert steps["watch"]["status"] in ("failed", "timeout")  # no internet in the testbed
         assert summary["first_failure"] == "watch"
@@ -93,6 +110,7 @@ def test_sigterm_during_deploy_still_leaves_nothing(
 ) -> None:
     name = "cil-lc2"
     out = tmp_path / "out"
+    wait_for_room(cli, name)
     process = run_ci(lifecycle_env, name, out, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deploy_log = out / "logs" / "03-deploy.log"
     try:
