@@ -207,7 +207,18 @@ def _cloud(workspace: Workspace, cloud: str, prefix: str, archive: _Archive) -> 
         try:
             archive.add(f"console/{server.name}.log", source, console_log(conn, server.id))
         except TestbedError as error:
-            archive.record(f"console/{server.name}.log", source, "failed", error.message)
+            reason = error.message + _server_fault(conn, server.id)
+            archive.record(f"console/{server.name}.log", source, "failed", reason)
+
+
+def _server_fault(conn: Any, server_id: str) -> str:
+    """Why a server has no console: its status and nova's fault message (ERROR servers)."""
+    try:
+        server = conn.compute.get_server(server_id)
+    except Exception:  # the reason above stands on its own
+        return ""
+    fault = (getattr(server, "fault", None) or {}).get("message")
+    return f"; server {server.status}" + (f": {fault}" if fault else "")
 
 
 def _hosts(

@@ -102,13 +102,16 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
             conn.compute.delete_keypair(key, ignore_missing=True)
 
 
-def test_sigterm_during_deploy_still_leaves_nothing(
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_deploy_still_leaves_nothing(
+    sig: int,
+    code: int,
     cloud: LocalCloud,
     lifecycle_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
     cli: Any,  # noqa: F811
 ) -> None:
-    name = "cil-lc2"
+    name = f"cil-lc2-{signal.Signals(sig).name.lower()}"
     out = tmp_path / "out"
     wait_for_room(cli, name)
     process = run_ci(lifecycle_env, name, out, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -120,12 +123,12 @@ def test_sigterm_during_deploy_still_leaves_nothing(
             assert process.poll() is None, "ci ended before deploy created anything"
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)  # SIGINT: what Ctrl-C sends
         stdout, _ = process.communicate(timeout=1200)
-        assert process.returncode == 143
+        assert process.returncode == code
         summary = json.loads(stdout)
         steps = {s["step"]: s for s in summary["steps"]}
-        assert summary["interrupted_by"] == "SIGTERM"
+        assert summary["interrupted_by"] == signal.Signals(sig).name
         assert steps["deploy"]["status"] == "interrupted"
         assert steps["destroy"]["status"] == "passed"
         assert names_in_cloud(cloud, name) == []
@@ -146,3 +149,28 @@ def clean_up(cli: Any, name: str) -> None:  # noqa: F811
     """Whatever the test's outcome: the testbed, else whatever carries its exact names."""
     if cli("destroy", name, "--yes", "--force-cleanup").returncode != 0:
         cli("leftovers", "-e", "local", "--name", name, "--delete")
+
+
+def test_leftovers_names_only_this_testbeds_resources(
+    cloud: LocalCloud,
+    cli: Any,  # noqa: F811
+) -> None:
+    """`leftovers` sees and deletes exactly this testbed's names (cil-lc3-key), never those
+    of a testbed whose name merely starts the same (cil-lc3-2-key)."""
+    conn = cloud.project
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDu+cWf1pGJm8kV4ZXO7Ubm8pWCFv9bOb4UVXwsgqB2T x"
+    try:
+        for name in ("cil-lc3-key", "cil-lc3-2-key"):
+            conn.compute.create_keypair(name=name, public_key=key)
+        found = cli("leftovers", "-e", "local", "--name", "cil-lc3", "--json")
+        assert found.returncode == 4, found.stderr
+        assert [r["name"] for r in json.loads(found.stdout)["remaining"]] == ["cil-lc3-key"]
+        assert "1 resource(s) named cil-lc3-* remain" in found.stderr
+        done = cli("leftovers", "-e", "local", "--name", "cil-lc3", "--delete")
+        assert done.returncode == 0, done.stderr
+        assert "nothing named cil-lc3-*" in done.stderr
+        assert conn.compute.find_keypair("cil-lc3-key") is None
+        assert conn.compute.find_keypair("cil-lc3-2-key") is not None
+    finally:
+        for name in ("cil-lc3-key", "cil-lc3-2-key"):
+            conn.compute.delete_keypair(name, ignore_missing=True)
