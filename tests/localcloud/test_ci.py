@@ -59,12 +59,12 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
     public_key = (
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDu+cWf1pGJm8kV4ZXO7Ubm8pWCFv9bOb4UVXwsgqB2T x"
     )
-    # an earlier run's leftover with this testbed's exact name, and another testbed's key
-    conn.compute.create_keypair(name=f"{name}-key", public_key=public_key)
-    conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
     out = tmp_path / "out"
+    wait_for_room(cli, name)  # before the planted leftover, which the preflight would refuse
     try:
-        wait_for_room(cli, name)
+        # an earlier run's leftover with this testbed's exact name, and another testbed's key
+        conn.compute.create_keypair(name=f"{name}-key", public_key=public_key)
+        conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
         started = time.monotonic()
         process = run_ci(
             lifecycle_env, name, out, "--timeout", "watch=60", "--junit", str(tmp_path / "j.xml"),
