@@ -58,10 +58,16 @@ REMOTE_COMMANDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "manager": (
         (
             "journal-bootstrap.log",
-            "journalctl -u scs-testbed-bootstrap.service --no-pager -o short-iso",
+            "sudo -n journalctl -u scs-testbed-bootstrap.service --no-pager -o short-iso "
+            "2>/dev/null || journalctl -u scs-testbed-bootstrap.service --no-pager -o short-iso",
             "the bootstrap unit's journal",
         ),
-        ("docker-ps.txt", "docker ps -a", "the manager's containers (OSISM)"),
+        (
+            "docker-ps.txt",
+            "command -v docker >/dev/null || { echo 'No such file' >&2; exit 3; }; "
+            "sudo -n docker ps -a 2>/dev/null || docker ps -a",
+            "the manager's containers (OSISM), once Docker is installed",
+        ),
     ),
     "node": (),
 }
@@ -282,7 +288,7 @@ def _remote_item(
     except Exception as error:  # paramiko/socket errors mid-way: this item, not the archive
         archive.record(path, source, "unreachable", f"{type(error).__name__}: {error}")
         return
-    if status == 3 and "No such file" in err:
+    if status == 3 and "No such file" in err:  # the file, or the command's program
         archive.record(path, source, "missing", "does not exist on the host")
     elif status != 0:
         lines = (err.strip() or out.strip() or f"exit {status}").splitlines()

@@ -117,7 +117,7 @@ def test_remote_items_ok_missing_failed_unreachable_and_redacted() -> None:
             "progress.jsonl": (0, '{"step":"docker","state":"failed"}\n', ""),
             "bootstrap.log": (0, f"token {SECRET}\n", ""),
             "cloud-init.log": (3, "", "No such file\n"),
-            "docker ps": (127, "", "bash: docker: command not found\n"),
+            "docker ps": (1, "", "permission denied while trying to connect to the Docker daemon\n"),
         }
     )
     for name, path, _ in core.REMOTE_FILES["manager"]:
@@ -134,7 +134,7 @@ def test_remote_items_ok_missing_failed_unreachable_and_redacted() -> None:
     }
     assert archive.files["hosts/manager/bootstrap.log"] == b"token ***\n"
     failed = next(i for i in archive.items if i.status == "failed")
-    assert failed.reason == "exit 127: bash: docker: command not found"
+    assert failed.reason.startswith("exit 1: permission denied")
 
 
 def test_read_command_quotes_the_path() -> None:
