@@ -15,10 +15,30 @@ from typing import Any
 
 import pytest
 
+from tests import tiers
 from tests.localcloud.conftest import LocalCloud
-from tests.localcloud.test_lifecycle import cli, lifecycle_env, names_in_cloud  # noqa: F401
+from tests.localcloud.test_lifecycle import lifecycle_env, names_in_cloud  # noqa: F401
 
 CI = [sys.executable, "-m", "scs_testbed", "ci", "-e", "local", "--nodes", "3", "--skip", "smoke"]
+
+
+@pytest.fixture
+def ci_env(lifecycle_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
+    """The lifecycle tests' environment, with this checkout first on the import path."""
+    return {**lifecycle_env, "PYTHONPATH": str(tiers.REPO)}
+
+
+@pytest.fixture
+def cli(ci_env: dict[str, str], tmp_path: Path) -> Any:
+    """Run `scs-testbed ARGS` (this checkout) as a user of the local cloud would."""
+
+    def run(*args: str, timeout: float = 900) -> Any:
+        argv = [sys.executable, "-m", "scs_testbed", *args]
+        return subprocess.run(
+            argv, env=ci_env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
 
 
 def run_ci(env: dict[str, str], name: str, out: Path, *args: str, **popen: Any) -> Any:
@@ -26,7 +46,7 @@ def run_ci(env: dict[str, str], name: str, out: Path, *args: str, **popen: Any) 
     return subprocess.Popen(argv, env=env, text=True, **popen)
 
 
-def wait_for_room(cli: Any, name: str, timeout: float = 1800) -> None:  # noqa: F811
+def wait_for_room(cli: Any, name: str, timeout: float = 1800) -> None:
     """The local cloud is shared: wait until its quotas hold one more testbed (the preflight
     passes), so that a busy project does not decide what this test sees."""
     deadline = time.monotonic() + timeout
@@ -50,9 +70,9 @@ def archive_members(out: Path) -> dict[str, bytes]:
 
 def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
     cloud: LocalCloud,
-    lifecycle_env: dict[str, str],  # noqa: F811
+    ci_env: dict[str, str],
     tmp_path: Path,
-    cli: Any,  # noqa: F811
+    cli: Any,
 ) -> None:
     name, neighbour = "cil-lc1", "cil-lc1-2"
     conn = cloud.project
@@ -67,7 +87,7 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
         conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
         started = time.monotonic()
         process = run_ci(
-            lifecycle_env, name, out, "--timeout", "watch=60", "--junit", str(tmp_path / "j.xml"),
+            ci_env, name, out, "--timeout", "watch=60", "--junit", str(tmp_path / "j.xml"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         stdout, stderr = process.communicate(timeout=1800)
@@ -94,7 +114,7 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
         assert password.encode() not in b"".join(files.values())
         assert names_in_cloud(cloud, name) == []
         assert conn.compute.find_keypair(f"{neighbour}-key") is not None  # untouched
-        assert not (Path(lifecycle_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name).exists()
+        assert not (Path(ci_env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name).exists()
         print(f"ci -e local (deploy, watch 60 s, collect, destroy): {seconds:.0f} s")
     finally:
         clean_up(cli, name)
@@ -107,14 +127,14 @@ def test_signal_during_deploy_still_leaves_nothing(
     sig: int,
     code: int,
     cloud: LocalCloud,
-    lifecycle_env: dict[str, str],  # noqa: F811
+    ci_env: dict[str, str],
     tmp_path: Path,
-    cli: Any,  # noqa: F811
+    cli: Any,
 ) -> None:
     name = f"cil-lc2-{signal.Signals(sig).name.lower()}"
     out = tmp_path / "out"
     wait_for_room(cli, name)
-    process = run_ci(lifecycle_env, name, out, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = run_ci(ci_env, name, out, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deploy_log = out / "logs" / "03-deploy.log"
     try:
         deadline = time.monotonic() + 900
@@ -145,7 +165,7 @@ def _password(cloud: LocalCloud) -> str:
     return str(clouds["localcloud"]["auth"]["password"])
 
 
-def clean_up(cli: Any, name: str) -> None:  # noqa: F811
+def clean_up(cli: Any, name: str) -> None:
     """Whatever the test's outcome: the testbed, else whatever carries its exact names."""
     if cli("destroy", name, "--yes", "--force-cleanup").returncode != 0:
         cli("leftovers", "-e", "local", "--name", name, "--delete")
@@ -153,7 +173,7 @@ def clean_up(cli: Any, name: str) -> None:  # noqa: F811
 
 def test_leftovers_names_only_this_testbeds_resources(
     cloud: LocalCloud,
-    cli: Any,  # noqa: F811
+    cli: Any,
 ) -> None:
     """`leftovers` sees and deletes exactly this testbed's names (cil-lc3-key), never those
     of a testbed whose name merely starts the same (cil-lc3-2-key)."""
