@@ -242,10 +242,14 @@ def leftovers(
     if removed:
         ui.info(f"{removed} resource(s) named {target.prefix}-* removed")
     if remaining:
-        raise TerraformError(
+        error = TerraformError(
             f"{len(remaining)} resource(s) named {target.prefix}-* remain "
             f"in cloud {target.cloud!r}",
             details=[f"{f.kind} {f.name} ({f.id})" for f in remaining],
             hint=f"remove them: scs-testbed leftovers -e {env} --name {target.name} --delete",
         )
+        if as_json:  # the listing above is the one JSON document; the error goes to stderr
+            ui.show_error(error)
+            raise typer.Exit(error.exit_code)
+        raise error
     ui.success(f"nothing named {target.prefix}-* in cloud {target.cloud!r}")
