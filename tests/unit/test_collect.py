@@ -117,7 +117,7 @@ def test_remote_items_ok_missing_failed_unreachable_and_redacted() -> None:
             "progress.jsonl": (0, '{"step":"docker","state":"failed"}\n', ""),
             "bootstrap.log": (0, f"token {SECRET}\n", ""),
             "cloud-init.log": (3, "", "No such file\n"),
-            "docker ps": (1, "", "permission denied while trying to connect to the Docker daemon\n"),
+            "docker ps": (1, "", "permission denied (Docker daemon)\n"),
         }
     )
     for name, path, _ in core.REMOTE_FILES["manager"]:
