@@ -12,7 +12,7 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click
 
 from scs_testbed import __version__
-from scs_testbed.cli import access, envs, lifecycle, localcloud, porting, smoke
+from scs_testbed.cli import access, ci, envs, lifecycle, localcloud, porting, smoke
 from scs_testbed.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -78,6 +78,7 @@ access.register(app)
 localcloud.register(app)
 porting.register(app)
 smoke.register(app)
+ci.register(app)
 
 
 # What a Ctrl-C leaves behind, by command (the default: nothing was changed).
