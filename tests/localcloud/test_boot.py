@@ -380,6 +380,32 @@ def test_the_bootstrap_resumes_reboots_and_runs_the_configuration_scripts(
     assert lines[-1] == "3"  # /opt/manager-vars.sh: NUMBER_OF_NODES of the testbed
 
 
+def test_smoke_host_checks_on_the_booted_testbed(
+    testbed: dict[str, Any], cli: Cli, tmp_path: Path
+) -> None:
+    """`scs-testbed smoke` (testinfra over the pinned ssh_config, nodes through the manager)
+    on the testbed whose bootstrap ended `done` above with stand-in scripts: cloud-init and
+    the bootstrap pass on every host; no OSISM runs here, so every OSISM check (containers,
+    Ceph, infrastructure, monitoring) must fail — neither pass nor skip — and smoke exits 6."""
+    from scs_testbed.smoke import suite
+
+    junit = tmp_path / "smoke.xml"
+    done = cli("smoke", NAME, "-m", "hosts", "--junit", str(junit), timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 6, output
+    checks = suite.read_junit(junit)
+    outcomes = {c.name: c.outcome for c in checks}
+    hosts = ["manager", "node-0", "node-1", "node-2"]
+    for name in ("test_cloud_init_finished", "test_bootstrap_finished"):
+        ran = {n: o for n, o in outcomes.items() if n.split("[")[0] == name}
+        assert len(ran) >= 1 and set(ran.values()) == {"passed"}, (name, ran, output)
+    cloud_init = [n for n in outcomes if n.startswith("test_cloud_init_finished")]
+    assert all(any(h in n for n in cloud_init) for h in hosts), cloud_init
+    osism = [c for c in checks if c.group in ("containers", "ceph", "infrastructure", "monitoring")]
+    assert osism, outcomes
+    assert {c.outcome for c in osism} == {"failed"}, [(c.name, c.outcome) for c in osism]
+
+
 def test_tunnel_reaches_a_tcp_service_on_a_node(testbed: dict[str, Any], cli: Cli) -> None:
     serve = "nohup python3 -m http.server 8089 --bind 192.168.16.11 >/dev/null 2>&1 &"
     # one word after --: like ssh, the remote login shell parses the command line
