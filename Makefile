@@ -73,5 +73,5 @@ localcloud-up: ## start the local OpenStack (root)
 localcloud-down: ## stop the local OpenStack
 	scs-testbed localcloud down
 
-demo: ## on a fresh machine as root: local cloud, then check, deploy, status, destroy
+demo: ## on a fresh machine as root: local cloud, then check, deploy, ssh, watch, tunnel, destroy
 	bash tests/tools/demo

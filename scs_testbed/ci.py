@@ -415,12 +415,21 @@ class Engine:
                 results.append(self._not_run(step, "interrupted again during teardown"))
         return results
 
+    def _tell(self, what: str, *args: Any) -> None:
+        """Report, but never let the reader's end fail a step or the teardown: a CI job's log
+        pipe can close before the teardown has run (the job cancelled, the runner gone).
+        The steps' output still goes to their log files."""
+        try:
+            getattr(self.reporter, what)(*args)
+        except OSError:
+            self.reporter = SilentCiReporter()
+
     def _destroys(self, failed: bool) -> bool:
         return self.destroy == "always" or (self.destroy == "on-failure" and failed)
 
     def _not_run(self, step: Step, reason: str, status: str = "not run") -> StepResult:
         result = StepResult(step.name, step.phase, status, reason=reason)
-        self.reporter.step_finished(result)
+        self._tell("step_finished", result)
         return result
 
     def _run(self, step: Step) -> StepResult:
@@ -441,7 +450,7 @@ class Engine:
             command=command,
             failure_code=step.failure_code,
         )
-        self.reporter.step_started(step.name, command)
+        self._tell("step_started", step.name, command)
         started = time.monotonic()
         try:
             code, why = self._child(step.name, command, timeout, log_path, result.tail)
@@ -449,7 +458,7 @@ class Engine:
             result.seconds = time.monotonic() - started
             result.status, result.exit_code = "interrupted", stop.exit_code
             result.reason = f"interrupted ({stop.signal})"
-            self.reporter.step_finished(result)
+            self._tell("step_finished", result)
             raise _Interrupted(result) from None
         result.seconds = time.monotonic() - started
         result.exit_code = code
@@ -460,7 +469,7 @@ class Engine:
             self.plan.passed.add(step.name)
         elif code is not None and code < 0:
             result.reason = f"killed by signal {-code}"
-        self.reporter.step_finished(result)
+        self._tell("step_finished", result)
         return result
 
     def _child(
@@ -515,7 +524,7 @@ class Engine:
             log.flush()
             tail.append(line)
             del tail[: -self.tail_lines]
-            self.reporter.output(step, line)
+            self._tell("output", step, line)
 
     def write(self, summary: Summary) -> None:
         """summary.json in the output directory (and JUnit where asked: see write_junit)."""

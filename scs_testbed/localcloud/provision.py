@@ -244,26 +244,41 @@ def provision(
 ) -> str:
     """Flavors, image, public network, volume type, testbed project/user/quotas; returns
     the testbed project's ID."""
-    _flavors(conn)
+    project_id = _testbed_project(conn, secret)
+    _flavors(conn, project_id)
     _image(conn, layout)
     _public_network(conn)
     _volume_type(conn)
-    project_id = _testbed_project(conn, secret)
     set_quotas(conn, project_id, {**DEFAULT_QUOTAS, **quotas})
     return project_id
 
 
-def _flavors(conn: Connection) -> None:
-    existing = {f.name for f in conn.compute.flavors(is_public=None)}
+def _flavors(conn: Connection, project_id: str) -> None:
+    """The SCS flavors, shared with the testbed project and the admin's only: any other
+    project (the tests give projects catalogs of their own: other flavor names, none big
+    enough) sees only the flavors shared with it. Public ones of an older `up` are made so,
+    keeping their IDs."""
+    projects = {project_id, str(conn.current_project_id)}
+    existing = {f.name: f for f in conn.compute.flavors(is_public=None)}
     for flavor in FLAVORS:
-        if flavor.name not in existing:
-            conn.compute.create_flavor(
-                name=flavor.name,
-                vcpus=flavor.vcpus,
-                ram=flavor.ram_mb,
-                disk=flavor.disk_gb,
-                is_public=True,
-            )
+        found = existing.get(flavor.name)
+        if found is not None and not found.is_public:
+            granted = {a.get("tenant_id") for a in conn.compute.get_flavor_access(found)}
+            for project in sorted(projects - granted):
+                conn.compute.flavor_add_tenant_access(found, project)
+            continue
+        if found is not None:  # servers keep a copy of their flavor: recreating is safe
+            conn.compute.delete_flavor(found)
+        created = conn.compute.create_flavor(
+            name=flavor.name,
+            vcpus=flavor.vcpus,
+            ram=flavor.ram_mb,
+            disk=flavor.disk_gb,
+            is_public=False,
+            **({"id": found.id} if found is not None else {}),
+        )
+        for project in sorted(projects):
+            conn.compute.flavor_add_tenant_access(created, project)
 
 
 def _image(conn: Connection, layout: Layout) -> None:

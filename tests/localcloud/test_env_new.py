@@ -8,14 +8,12 @@ images private to it, external networks made external for that project only (a n
 policy `access_as_external` targeted at it, the way a provider offers a network to one
 customer). Everything is removed in `finally`, and the test asserts that nothing is left.
 
-What a shared cloud cannot give a project: nova lists public flavors to every project and
-glance lists public images to every project, with no per-project way to hide them, so a
-project here always sees the base catalog's public SCS flavors and its public "Ubuntu 24.04".
-Hence:
-- "no SCS names" and "no big-enough flavor" cannot be built without changing the shared
-  flavors (not done: others use them). The fresh catalog gives the project private flavors of
-  other names and sizes; `env new` is shown to prefer the SCS names it still sees (its rule),
-  and the testbed is deployed on the private flavors named with --flavor-node/-manager.
+What the local cloud shares with every project: its public image "Ubuntu 24.04" (glance has
+no per-project way to hide a public image). Its SCS flavors are shared with the `testbed`
+project only (`localcloud up`), so a project here sees only the flavors made for it:
+- "no SCS names": the fresh catalog's flavors have other names and sizes, and `env new` picks
+  them by size alone;
+- "no big-enough flavor": a project with only a small flavor; `env new` names what is missing;
 - "no image at all" is built as a project whose service catalog has no image service
   (keystone's project endpoint filter lists every endpoint but glance's): the project sees no
   image at all, as a real project of a cloud without (or without access to) an image service.
@@ -254,7 +252,7 @@ def test_fresh_catalog_env_new_check_deploy_destroy(
         assert "--public" in many.stderr
         assert not target.exists()
 
-        # no flavor named: the SCS names it sees win over the private ones (its rule)
+        # no SCS names: the flavors are chosen by size alone, the smallest that fits
         started = time.monotonic()
         chosen = run(
             env, "env", "new", "prtfresh", "--cloud", cloud_name, "--yes", "--public", "public"
@@ -263,9 +261,9 @@ def test_fresh_catalog_env_new_check_deploy_destroy(
         assert chosen.returncode == 0, chosen.stdout + chosen.stderr
         values = values_of(target)
         assert values["cloud_provider"] == cloud_name
-        assert values["flavor_node"] == "SCS-8V-32"
-        assert values["flavor_manager"] == "SCS-4V-16"
-        assert values["node_boot_from_volume"] is True  # no local disk
+        assert (values["flavor_node"], values["flavor_manager"]) == ("prt-m1.hci", "prt-m1.mgr")
+        assert values["node_boot_from_volume"] is False  # a 60 GB local disk
+        assert values["manager_boot_from_volume"] is False
         assert values["image"] == values["image_node"] == ODD_IMAGE  # newest, by properties
         assert values["image_user"] == "ubuntu"
         assert values["public"] == "public"
@@ -273,26 +271,27 @@ def test_fresh_catalog_env_new_check_deploy_destroy(
         assert values["network_availability_zone"] is None
         text = target.read_text()
         assert "properties (os_distro=ubuntu, os_version=24.04)" in text
-        assert "SCS standard names preferred" in text
+        assert "SCS standard names preferred" not in text  # it sees none
+        assert "preflight" in chosen.stdout.lower() or "quota" in chosen.stdout.lower()
 
-        # refuses to overwrite; then the private flavors of other sizes, a non-base network
+        # refuses to overwrite; --force with a flag for a choice
         again = run(env, "env", "new", "prtfresh", "--cloud", cloud_name, "--yes")
         assert again.returncode == 2 and "--force" in again.stderr
         started = time.monotonic()
         written = run(
             env,
             *("env", "new", "prtfresh", "--cloud", cloud_name, "--yes", "--force"),
-            *("--public", "public", "--flavor-node", "prt-m1.hci"),
-            *("--flavor-manager", "prt-m1.mgr"),
+            *("--public", "public", "--flavor-manager", "prt-m1.hci"),
         )
         figures["env new (flags)"] = time.monotonic() - started
         assert written.returncode == 0, written.stdout + written.stderr
-        values = values_of(target)
-        assert (values["flavor_node"], values["flavor_manager"]) == ("prt-m1.hci", "prt-m1.mgr")
-        assert values["node_boot_from_volume"] is False  # a 60 GB local disk
-        assert values["manager_boot_from_volume"] is False
-        assert values["image"] == ODD_IMAGE
-        assert "preflight" in written.stdout.lower() or "quota" in written.stdout.lower()
+        assert values_of(target)["flavor_manager"] == "prt-m1.hci"
+        written = run(
+            env,
+            *("env", "new", "prtfresh", "--cloud", cloud_name, "--yes", "--force"),
+            *("--public", "public"),
+        )
+        assert written.returncode == 0, written.stdout + written.stderr
 
         valid = run(env, "env", "validate", "prtfresh")
         assert valid.returncode == 0, valid.stdout + valid.stderr
@@ -326,6 +325,26 @@ def test_fresh_catalog_env_new_check_deploy_destroy(
     if cloud.boots:
         assert not [line for line in host_leftovers() if "prt" in line]
     print(f"\nFIGURES fresh catalog: {', '.join(f'{k} {v:.1f} s' for k, v in figures.items())}")
+
+
+def test_project_without_a_big_enough_flavor_cannot_host(
+    cloud: LocalCloud, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A project that sees only a small flavor (and a fitting image): `env new` names the
+    node and manager flavors it lacks with the biggest it saw, exits 3 and writes nothing."""
+    with prt_project(cloud, tmp_path, "small") as project:
+        user = project.user()
+        add_flavor(project, "prt-tiny", 2, 4, 20)
+        add_image(project, user, ODD_IMAGE, os_distro="ubuntu", os_version="24.04")
+        done = run(env, "env", "new", "prtsmall", "--cloud", project.name, "--yes")
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert "cannot host a testbed" in done.stderr
+        assert "a node flavor with at least" in done.stderr
+        assert "a manager flavor with at least" in done.stderr
+        assert "the biggest is prt-tiny" in done.stderr
+        assert "nothing was written" in done.stderr
+        assert not (Path(env["SCS_TESTBED_ENV_DIR"]) / "prtsmall.tfvars").exists()
+    assert project_leftovers(cloud.admin, project.id) == []
 
 
 def test_project_that_sees_no_image_cannot_host(

@@ -335,6 +335,31 @@ def test_signal_mid_step_stops_the_step_runs_the_teardown(
     assert "the teardown ran" in err
 
 
+def test_teardown_runs_when_the_reader_of_its_output_is_gone(tmp_path: Path) -> None:
+    """A cancelled CI job: the log pipe closes, then SIGTERM. Writing to the closed pipe must
+    not cut the teardown short (it did: the testbed stayed)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    body = TRAP.replace('(marks / "{name}-started").write_text("")', "")
+    body = 'for _ in range(50): print("{name} is busy", flush=True)\n' + body
+    process = start_ci(tmp_path, marks, {"deploy": (body, 0)})
+    try:
+        wait_for(marks / "deploy-ran", process)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader goes away
+        process.stderr.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (marks / "deploy-got-SIGTERM").exists()
+    assert (marks / "collect-ran").exists() and (marks / "destroy-ran").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    steps = {s["step"]: s["status"] for s in summary["steps"]}
+    assert (steps["collect"], steps["destroy"]) == ("passed", "passed"), steps
+
+
 def test_cli_failure_exit_code_and_bad_input(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
