@@ -238,7 +238,7 @@ def test_fresh_catalog_env_new_check_deploy_destroy(
     with prt_project(cloud, tmp_path, "fresh") as project:
         user = project.user()
         add_flavor(project, "prt-m1.hci", 10, 36, 60)
-        add_flavor(project, "prt-m1.mgr", 6, 12, 40)
+        add_flavor(project, "prt-m1.mgr", 6, 16, 40)
         add_flavor(project, "prt-m1.small", 2, 4, 20)
         add_image(project, user, ODD_IMAGE, os_distro="ubuntu", os_version="24.04")
         add_external_network(project, "prt-ext-a", "198.51.100.0/24")
