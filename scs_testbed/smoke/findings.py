@@ -30,31 +30,35 @@ def cloud_init_problems(host: str, result_json: str | None) -> list[str]:
 
 
 def progress_problems(host: str, progress_text: str | None) -> list[str]:
-    """The bootstrap's progress.jsonl ends with `testbed done` and has no failed step."""
+    """The bootstrap's last run (progress.jsonl, folded as `watch` folds it: a run started
+    again after a failure counts, not the old failure) ended with `testbed done`."""
+    from scs_testbed.remote.progress import ProgressBoard, ProtocolError, parse_event
+
     if progress_text is None:
         return [
             f"{host}: /var/log/scs-testbed/progress.jsonl is missing: the bootstrap never "
             "started (expected it to end with step testbed done)"
         ]
-    events = []
+    board = ProgressBoard()
+    last: dict[str, str] = {}
     for line in progress_text.splitlines():
         try:
-            events.append(json.loads(line))
-        except ValueError:
+            event = parse_event(line)
+        except ProtocolError:
             continue
-    failed = [e for e in events if e.get("state") == "failed"]
-    if failed:
-        first = failed[0]
+        board.apply(event)
+        last = {"step": event.step, "state": event.state}
+    if board.failed_step is not None:
+        status = board.steps.get(board.failed_step)
+        detail = status.detail if status and status.detail else ""
         return [
-            f"{host}: bootstrap step {first.get('step')} failed ({first.get('detail', '')}) "
+            f"{host}: bootstrap step {board.failed_step} failed ({detail}) "
             "(expected every step done)"
         ]
-    last = next((e for e in reversed(events) if e.get("step") == "testbed"), None)
-    if not last or last.get("state") != "done":
-        running = events[-1] if events else {}
+    if board.outcome != "done":
         return [
             f"{host}: the bootstrap has not finished: last event "
-            f"{running.get('step', 'none')} {running.get('state', '')} "
+            f"{last.get('step', 'none')} {last.get('state', '')} "
             "(expected step testbed done)"
         ]
     return []

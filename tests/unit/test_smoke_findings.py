@@ -26,6 +26,13 @@ def test_progress() -> None:
     running = findings.progress_problems("m", _events(("docker", "start")) + "\nnot json")
     assert "last event docker start" in running[0]
     assert "never started" in findings.progress_problems("m", None)[0]
+    # a run started again after a failure (its unit restarted) that ended done: finished
+    resumed = _events(
+        ("packages", "failed"), ("testbed", "failed"), ("testbed", "start"), ("packages", "done")
+    )
+    assert findings.progress_problems("m", resumed + "\n" + _events(("testbed", "done"))) == []
+    again = findings.progress_problems("m", resumed)
+    assert "has not finished" in again[0] and "last event packages done" in again[0]
 
 
 def test_time_and_disk() -> None:
