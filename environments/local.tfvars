@@ -1,11 +1,11 @@
 # Provider: the local cloud of `scs-testbed localcloud up` (real OpenStack APIs, fake back-ends)
 # Tested: by the test suite's localcloud tier on every CI run.
 # Quirks:
-#   - With `localcloud up --driver nspawn` VMs boot as systemd-nspawn containers of a Debian 12
-#     image (whatever `image` says) with nova's config drive: user_data runs under real
-#     cloud-init, host keys reach the console, sshd answers on the floating IP. Nothing inside
-#     reaches the internet: the bootstrap stops at the first step that needs it.
-#     With `--driver fake` (the default for now) VMs do not boot.
+#   - VMs boot as systemd-nspawn containers of a Debian 12 image (whatever `image` says) with
+#     nova's config drive: user_data runs under real cloud-init, host keys reach the console,
+#     sshd answers on the floating IP. Nothing inside reaches the internet: the bootstrap stops
+#     at the first step that needs it (`packages`, the apt mirror).
+#     With `localcloud up --driver fake` VMs do not boot.
 #   - No L3 agent: the floating IP stays DOWN, which the provider accepts; the host still
 #     reaches the manager through it (routed and DNAT-ed by the local cloud).
 #   - Smaller flavors than a real testbed so the default quotas hold several testbeds.

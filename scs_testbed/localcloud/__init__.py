@@ -2,7 +2,7 @@
 
 keystone, glance, placement, nova, neutron (ML2 with an agentless binding driver), cinder
 (fake driver), RabbitMQ and MariaDB, all on 127.0.0.1. Servers boot as systemd-nspawn
-containers (`--driver nspawn`) or stay database rows (`--driver fake`, the default for now).
+containers (`--driver nspawn`, the default) or stay database rows (`--driver fake`).
 """
 
 from __future__ import annotations
