@@ -147,14 +147,17 @@ step_packages() {
     >/etc/apt/apt.conf.d/80-retries
   echo '* libraries/restart-without-asking boolean true' | debconf-set-selections
   # Error-Mode=any: an index that cannot be fetched fails the update (apt only warns by
-  # default, and the step would fail later, less clearly, on "Unable to locate package")
+  # default, and the step would fail later, less clearly, on "Unable to locate package").
+  # Retries=0 for the commands need_source retries: its budget (5 x 10 s) is the budget, not
+  # that times apt's own retries with back-off (~30 s more per attempt).
+  local once=(-o Acquire::Retries=0)
   need_source "the apt mirror ($(apt_source_hosts))" "apt_mirror or apt_proxy" 5 10 \
-    apt_get -o APT::Update::Error-Mode=any update
-  need_source "the apt mirror" "apt_mirror or apt_proxy" 5 10 apt_get dist-upgrade -y
+    apt_get "${once[@]}" -o APT::Update::Error-Mode=any update
+  need_source "the apt mirror" "apt_mirror or apt_proxy" 5 10 apt_get "${once[@]}" dist-upgrade -y
   local packages=(build-essential python3-dev python3-netaddr python3-venv rsync git jq curl chrony sudo)
   [[ "$ID" == ubuntu ]] && packages+=("linux-generic-hwe-$VERSION_ID")
   need_source "the apt mirror" "apt_mirror or apt_proxy" 5 10 \
-    apt_get install -y --no-install-recommends "${packages[@]}"
+    apt_get "${once[@]}" install -y --no-install-recommends "${packages[@]}"
   apt_get remove -y python3-docker python3-requests
   # the reference ignores a chronyd that cannot step the clock (containers): so do we
   chronyc -a makestep || echo "chronyc makestep failed: clock left as it is"

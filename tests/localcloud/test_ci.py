@@ -83,6 +83,8 @@ def test_ci_deploys_fails_at_watch_collects_destroys_and_leaves_nothing(
     wait_for_room(cli, name)  # before the planted leftover, which the preflight would refuse
     try:
         # an earlier run's leftover with this testbed's exact name, and another testbed's key
+        # (a run of this test killed before its `finally` leaves the neighbour's key behind)
+        conn.compute.delete_keypair(f"{neighbour}-key", ignore_missing=True)
         conn.compute.create_keypair(name=f"{name}-key", public_key=public_key)
         conn.compute.create_keypair(name=f"{neighbour}-key", public_key=public_key)
         started = time.monotonic()
