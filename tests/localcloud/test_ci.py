@@ -183,6 +183,7 @@ def test_leftovers_names_only_this_testbeds_resources(
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDu+cWf1pGJm8kV4ZXO7Ubm8pWCFv9bOb4UVXwsgqB2T x"
     try:
         for name in ("cil-lc3-key", "cil-lc3-2-key"):
+            conn.compute.delete_keypair(name, ignore_missing=True)  # a killed earlier run's
             conn.compute.create_keypair(name=name, public_key=key)
         found = cli("leftovers", "-e", "local", "--name", "cil-lc3", "--json")
         assert found.returncode == 4, found.stderr
