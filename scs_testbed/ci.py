@@ -421,7 +421,7 @@ class Engine:
         The steps' output still goes to their log files."""
         try:
             getattr(self.reporter, what)(*args)
-        except OSError:
+        except (Exception, SystemExit):  # EPIPE; Rich turns a broken pipe into SystemExit(1)
             self.reporter = SilentCiReporter()
 
     def _destroys(self, failed: bool) -> bool:

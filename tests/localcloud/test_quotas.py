@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.localcloud.conftest import LocalCloud, cli, start_cloud
+from tests.localcloud.conftest import LocalCloud, cli
 
 
 def test_compute_limits(cloud: LocalCloud) -> None:
@@ -37,7 +37,10 @@ def test_quota_option_changes_the_project_quotas(cloud: LocalCloud) -> None:
         assert admin.block_storage.get_quota_set(cloud.project_id).volumes == 2
         assert admin.network.get_quota(cloud.project_id).floating_ips == 1
     finally:
-        start_cloud()  # back to the default quotas
+        # back to the default quotas (`up` without --quota applies them; start_cloud() would
+        # leave a running cloud untouched)
+        restored = cli("localcloud", "up")
+        assert restored.returncode == 0, restored.stderr
     assert cloud.admin.compute.get_quota_set(cloud.project_id).cores == 64
 
 

@@ -353,8 +353,9 @@ def test_teardown_runs_when_the_reader_of_its_output_is_gone(tmp_path: Path) -> 
     finally:
         if process.poll() is None:
             process.kill()
-    assert (marks / "deploy-got-SIGTERM").exists()
-    assert (marks / "collect-ran").exists() and (marks / "destroy-ran").exists()
+    seen = sorted(p.name for p in marks.iterdir())
+    assert (marks / "deploy-got-SIGTERM").exists(), seen
+    assert (marks / "collect-ran").exists() and (marks / "destroy-ran").exists(), seen
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     steps = {s["step"]: s["status"] for s in summary["steps"]}
     assert (steps["collect"], steps["destroy"]) == ("passed", "passed"), steps
