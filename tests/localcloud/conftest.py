@@ -155,36 +155,40 @@ def cloud() -> Iterator[LocalCloud]:
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def user_env(cloud: LocalCloud, base: Path) -> dict[str, str]:
-    """Process environment of a user of the local cloud, with the test Terraform and a state
-    directory of its own under `base`."""
+def user_env(clouds_file: Path, base: Path, **extra: str) -> dict[str, str]:
+    """Process environment of a user of the local cloud: `clouds_file`, the test Terraform,
+    a state directory of its own under `base`, this checkout first on the import path (so a
+    worktree tests its own code), then `extra`."""
     from tests import tiers
 
     rc = tiers.write_terraformrc(base / "terraformrc")
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
     env.update(
-        OS_CLIENT_CONFIG_FILE=str(cloud.clouds_file),
+        OS_CLIENT_CONFIG_FILE=str(clouds_file),
         TF_CLI_CONFIG_FILE=str(rc),
         SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
         SCS_TESTBED_STATE_DIR=str(base / "state"),
         TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(tiers.REPO), os.environ.get("PYTHONPATH")])),
     )
     (base / "plugins").mkdir(exist_ok=True)
     env.pop("SCS_TESTBED_ENV_DIR", None)
+    env.update(extra)
     return env
 
 
-def cli_runner(default_env: dict[str, str], cwd: Path | None = None) -> Cli:
+def cli_runner(default_env: dict[str, str], cwd: Path | None = None, timeout: float = 900) -> Cli:
     """`scs-testbed ARGS` as that user runs it (no standard input, as in CI)."""
+    default_timeout = timeout
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Any:
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float | None = None) -> Any:
         return subprocess.run(
             [sys.executable, "-m", "scs_testbed", *args],
             env=env or default_env,
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=timeout or default_timeout,
             check=False,
             stdin=subprocess.DEVNULL,
         )

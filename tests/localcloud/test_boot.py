@@ -37,7 +37,7 @@ NAME = "lc-boot"
 
 @pytest.fixture(scope="module")
 def env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return user_env(cloud, tmp_path_factory.mktemp("boot"))
+    return user_env(cloud.clouds_file, tmp_path_factory.mktemp("boot"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests import tiers
-from tests.localcloud.conftest import LocalCloud
+from tests.localcloud.conftest import LocalCloud, cli_runner
 from tests.localcloud.test_lifecycle import lifecycle_env, names_in_cloud  # noqa: F401
 
 CI = [sys.executable, "-m", "scs_testbed", "ci", "-e", "local", "--nodes", "3", "--skip", "smoke"]
@@ -31,14 +31,7 @@ def ci_env(lifecycle_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
 @pytest.fixture
 def cli(ci_env: dict[str, str], tmp_path: Path) -> Any:
     """Run `scs-testbed ARGS` (this checkout) as a user of the local cloud would."""
-
-    def run(*args: str, timeout: float = 900) -> Any:
-        argv = [sys.executable, "-m", "scs_testbed", *args]
-        return subprocess.run(
-            argv, env=ci_env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
-        )
-
-    return run
+    return cli_runner(ci_env, tmp_path)
 
 
 def run_ci(env: dict[str, str], name: str, out: Path, *args: str, **popen: Any) -> Any:

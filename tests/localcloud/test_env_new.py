@@ -21,7 +21,6 @@ project only (`localcloud up`), so a project here sees only the flavors made for
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import subprocess
@@ -36,8 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import tiers
-from tests.localcloud.conftest import LocalCloud, connect, host_leftovers
+from tests.localcloud.conftest import LocalCloud, connect, host_leftovers, user_env
 
 CLOUDS_FILE = Path("/var/lib/scs-testbed/localcloud/clouds.yaml")
 ODD_IMAGE = "prt-img-amd64-20991231"  # an odd name; its properties say Ubuntu 24.04
@@ -191,19 +189,9 @@ def add_external_network(project: Project, name: str, cidr: str) -> None:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Process environment of a new user: their env dir, state dir, the test Terraform."""
-    rc = tiers.write_terraformrc(tmp_path / "terraformrc")
-    (tmp_path / "plugins").mkdir()
-    values = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    values.update(
-        OS_CLIENT_CONFIG_FILE=str(tmp_path / "clouds.yaml"),
-        TF_CLI_CONFIG_FILE=str(rc),
-        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
-        SCS_TESTBED_STATE_DIR=str(tmp_path / "state"),
-        SCS_TESTBED_ENV_DIR=str(tmp_path / "environments"),
-        TF_PLUGIN_CACHE_DIR=str(tmp_path / "plugins"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(tiers.REPO), os.environ.get("PYTHONPATH")])),
+    return user_env(
+        tmp_path / "clouds.yaml", tmp_path, SCS_TESTBED_ENV_DIR=str(tmp_path / "environments")
     )
-    return values
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,7 @@ SECURITY = json.loads((tiers.REPO / "terraform" / "security_groups.json").read_t
 @pytest.fixture(scope="module")
 def lifecycle_env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Process environment of a user of the local cloud, with the test Terraform."""
-    return user_env(cloud, tmp_path_factory.mktemp("lifecycle"))
+    return user_env(cloud.clouds_file, tmp_path_factory.mktemp("lifecycle"))
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,8 @@ testbed gone, and nothing is left in the cloud or on the host.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests import tiers
-from tests.localcloud.conftest import LocalCloud, host_leftovers
+from tests.localcloud.conftest import LocalCloud, cli_runner, host_leftovers, user_env
 from tests.localcloud.test_env_new import cloud  # noqa: F401  (connects, never starts it)
+from tests.netns.containers import tcp_banner, wait_until
 from tests.terraform.test_remote_state import BUCKET, KEYS, s3_store  # noqa: F401
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -33,51 +30,12 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 def machine(base: Path, store: dict[str, Any], clouds_file: Path) -> Cli:
     """A "machine": its own state directory and remote-state configuration, the store's keys."""
     base.mkdir()
-    rc = tiers.write_terraformrc(base / "terraformrc")
-    (base / "plugins").mkdir()
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", **KEYS)
-    env.update(
-        OS_CLIENT_CONFIG_FILE=str(clouds_file),
-        TF_CLI_CONFIG_FILE=str(rc),
-        SCS_TESTBED_TERRAFORM=str(tiers.terraform_command()),
-        SCS_TESTBED_STATE_DIR=str(base / "state"),
-        SCS_TESTBED_REMOTE_STATE_CONFIG=str(base / "remote-state.json"),
-        TF_PLUGIN_CACHE_DIR=str(base / "plugins"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(tiers.REPO), os.environ.get("PYTHONPATH")])),
+    env = user_env(
+        clouds_file, base, SCS_TESTBED_REMOTE_STATE_CONFIG=str(base / "remote-state.json"), **KEYS
     )
-    env.pop("SCS_TESTBED_ENV_DIR", None)
-
-    def run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "scs_testbed", *args],
-            env=env,
-            cwd=base,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-
+    run = cli_runner(env, base, timeout=1500)
     run.state = base / "state"  # type: ignore[attr-defined]
     return run
-
-
-def sshd_answers(address: str) -> bool:
-    try:
-        with socket.create_connection((address, 22), timeout=0.5) as sock:
-            sock.settimeout(2)
-            return sock.recv(8).startswith(b"SSH-2.0")
-    except OSError:
-        return False
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_two_machines_share_one_testbed_on_the_local_cloud(
@@ -132,7 +90,11 @@ def test_two_machines_share_one_testbed_on_the_local_cloud(
         # ssh from B: the servers boot only on the nspawn driver (the lead's; not restarted here)
         if not cloud.boots:
             pytest.fail("the local cloud runs the fake driver: servers do not boot, no ssh")
-        wait_until(lambda: sshd_answers(manager), 600, f"sshd on the manager's {manager}")
+        wait_until(
+            lambda: tcp_banner(manager).startswith(b"SSH-2.0"),
+            600,
+            f"sshd on the manager's {manager}",
+        )
         started = time.monotonic()
         logged_in = b("ssh", "--name", name, "manager", "--", "true", timeout=900)
         figures["ssh (B)"] = time.monotonic() - started
