@@ -12,6 +12,7 @@ from tests import tiers
 _reasons: dict[str, str | None] = {}
 _outcomes: dict[str, Counter[str]] = {t: Counter() for t in tiers.TIERS}
 _by_cli: dict[str, Counter[str]] = {"opentofu": Counter(), "terraform": Counter()}
+_seconds: Counter[str] = Counter()  # per tier: setup + call + teardown of its tests
 
 
 def _tier_of(item: pytest.Item) -> str:
@@ -47,6 +48,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     tier = next((t for t in tiers.TIERS if t in report.keywords), "unit")
+    _seconds[tier] += report.duration
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _outcomes[tier][report.outcome] += 1
         # terraform-tier tests are parametrized by CLI (tests/terraform/conftest.py: cli_kind)
@@ -73,6 +75,8 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
             line = f"SKIPPED  {reason or 'all tests skipped'}"
         if tier == "terraform" and any(_by_cli.values()):
             line += " (" + ", ".join(_cli_summary(kind) for kind in _by_cli) + ")"
+        if _seconds[tier]:
+            line += f" in {_seconds[tier]:.0f} s"
         terminalreporter.write_line(f"tier {tier:<10} {line}")
 
 

@@ -27,7 +27,7 @@ def up_command(
         typer.Option(
             "--driver",
             help="nova's compute driver: nspawn (servers boot as containers) or fake (rows in "
-            "the database only). Default: the one of the last `up`, else nspawn.",
+            "the database only). Default: the one the cloud runs with, else nspawn.",
         ),
     ] = None,
     rebuild_image: Annotated[
@@ -103,6 +103,10 @@ def status_command() -> None:
     ui.info(f"{running}/{len(rows)} running, {total / 2**30:.2f} GiB resident")
     if 0 < running < len(rows):
         ui.warn("the local cloud is only partly running: `scs-testbed localcloud up` repairs it")
+    elif running:
+        driver = localcloud.running_driver()
+        boots = "servers boot as containers" if driver == "nspawn" else "servers never boot"
+        ui.info(f"compute driver (as nova reports it): {driver or 'no hypervisor up'}; {boots}")
 
 
 @localcloud_app.command("env")

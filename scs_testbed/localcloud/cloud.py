@@ -145,6 +145,16 @@ def readiness_problem() -> str | None:
     return None
 
 
+def running_driver(layout: Layout | None = None) -> str | None:
+    """The compute driver the running cloud's nova reports (`nspawn`: servers boot), asked
+    of nova through the admin entry of the cloud's clouds.yaml; None when it is not running."""
+    layout = layout or Layout.default()
+    if not (is_running(layout) and layout.clouds_file.is_file()):
+        return None
+    secret = configs.load_secrets(layout)
+    return provision.compute_driver(provision.connect(provision.admin_auth(secret)))
+
+
 def env_exports(layout: Layout | None = None) -> dict[str, str]:
     """Variables that point openstacksdk, the openstack CLI and Terraform at the cloud."""
     layout = layout or Layout.default()
@@ -204,7 +214,7 @@ def up(
             details=conflicts,
             hint="stop those processes (e.g. a system MariaDB or RabbitMQ) and run up again",
         )
-    starter = _Starter(layout, secret, step)
+    starter = _Starter(layout, secret, step, chosen)
     try:
         project_id = starter.run(quotas or {})
     except BaseException as error:
@@ -328,9 +338,12 @@ def _tail(path: os.PathLike[str], lines: int) -> list[str]:
 class _Starter:
     """One run of `up`: starts services stage by stage and watches them while it waits."""
 
-    def __init__(self, layout: Layout, secret: dict[str, str], step: Callable[[str], None]):
+    def __init__(
+        self, layout: Layout, secret: dict[str, str], step: Callable[[str], None], driver: str
+    ):
         self.layout = layout
         self.secret = secret
+        self.driver = driver
         self.step = step
         self.started: list[str] = []
         self._watched: dict[str, procs.ProcessRecord] = {}
@@ -358,12 +371,14 @@ class _Starter:
         self._wait_ports(1)
         self._start(4)
         self._wait_ports(3)
+        # the hypervisor must report the chosen driver: after a switch, nova-compute's record
+        # is updated once the restarted service has looked at itself
         self._wait(
-            "hypervisor and cinder-volume",
-            lambda: provision.compute_and_volume_ready(admin),
+            f"hypervisor ({self.driver}) and cinder-volume",
+            lambda: provision.compute_and_volume_ready(admin, self.driver),
             READY_TIMEOUT,
         )
-        self.step("hypervisor and cinder-volume up")
+        self.step(f"hypervisor ({self.driver}) and cinder-volume up")
         project_id = provision.provision(admin, self.layout, self.secret, quotas)
         provision.write_clouds_file(self.layout, self.secret)
         self.step("flavors, image, public network, testbed project and quotas in place")

@@ -24,6 +24,9 @@ DRIVERS = {
     "fake": "fake.FakeDriverWithoutFakeNodes",
 }
 DEFAULT_DRIVER = "nspawn"
+# the hypervisor type nova reports for each driver (os-hypervisors): how a client asks the
+# running cloud whether its servers boot (provision.compute_driver)
+HYPERVISOR_TYPES = {"nspawn": "nspawn", "fake": "fake"}
 
 # template file -> where it goes under etc/
 TEMPLATES = {
@@ -70,17 +73,28 @@ def load_secrets(layout: Layout) -> dict[str, str]:
     return known
 
 
+def configured_driver(layout: Layout) -> str | None:
+    """The driver the rendered nova.conf names (what nova-compute runs with), or None."""
+    import configparser
+
+    path = layout.etc / TEMPLATES["nova.conf"]
+    if not path.is_file():
+        return None
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(path, encoding="utf-8")
+    compute = parser.get("DEFAULT", "compute_driver", fallback="")
+    return next((name for name, value in DRIVERS.items() if value == compute), None)
+
+
 def chosen_driver(layout: Layout, choice: str | None = None) -> str:
-    """`choice` (remembered for the next `up`), else the remembered one, else the default."""
+    """`choice`, else the driver the cloud is configured with (its nova.conf), else the
+    default. There is no separate record of the choice: nova.conf is the one answer."""
     from scs_testbed.errors import InputError
 
-    path = layout.root / "driver"
     if choice is None:
-        remembered = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
-        return remembered if remembered in DRIVERS else DEFAULT_DRIVER
+        return configured_driver(layout) or DEFAULT_DRIVER
     if choice not in DRIVERS:
         raise InputError(f"no compute driver {choice!r}", hint="one of: " + ", ".join(DRIVERS))
-    path.write_text(choice + "\n", encoding="utf-8")
     return choice
 
 

@@ -53,15 +53,26 @@ def missing_apt_packages() -> list[str]:
     return [name for name, path in APT_BINARIES.items() if not path.exists()]
 
 
-def _fingerprint() -> str:
-    """Changes whenever the pinned set or the plugins change, so `up` reinstalls."""
+def base_key() -> str:
+    """Key of the cached venv: the pinned services and the Python that runs them."""
     digest = hashlib.sha256(constraints_file().read_bytes())
     digest.update(" ".join(PIP_REQUIREMENTS).encode())
+    digest.update(Path(_python()).resolve().as_posix().encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint() -> str:
+    """Changes whenever the pinned set or the plugins change, so `up` reinstalls."""
+    digest = hashlib.sha256(base_key().encode())
     for path in sorted(plugins_dir().rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _python() -> str:
+    return os.environ.get(PYTHON_ENV, sys.executable)
 
 
 def venv_ready(layout: Layout) -> bool:
@@ -88,34 +99,90 @@ def install_apt_packages() -> None:
         _check(runner.run(argv, env=env), "apt-get failed")
 
 
-def install_venv(layout: Layout) -> bool:
-    """Create the venv and pip-install the pinned services and our plugins package.
+BASE_MARKER = ".scs-testbed-base"
 
-    Returns whether anything was installed (running services then still run the old code).
+
+def install_venv(layout: Layout) -> bool:
+    """Link the cached venv of the pinned services (built first when missing) and install
+    our plugins package into it when they changed.
+
+    The venv lives in the cache under base_key() (constraints, requirements, Python), so a
+    fresh state directory reuses it; only the small plugins package is reinstalled when its
+    code changed. Returns whether anything was installed (running services then still run
+    the old code).
     """
-    if venv_ready(layout):
+    key = base_key()
+    target = layout.venvs / key
+    relinked = _link_venv(layout, target)
+    if not relinked and venv_ready(layout):
         return False
-    python = os.environ.get(PYTHON_ENV, sys.executable)
-    if not layout.python.exists():
-        ui.info(f"creating the venv {layout.venv}")
-        _check(runner.run([python, "-m", "venv", str(layout.venv)]), "creating the venv failed")
+    base = target / BASE_MARKER
+    if not (base.is_file() and base.read_text(encoding="utf-8").strip() == key):
+        _build_venv(target)
+        base.write_text(key + "\n", encoding="utf-8")
+    if not venv_ready(layout):
+        _install_plugins(layout)
+        layout.install_marker.write_text(_fingerprint() + "\n", encoding="utf-8")
+    return True
+
+
+def _link_venv(layout: Layout, target: Path) -> bool:
+    """Point layout.venv at `target`; True when it pointed elsewhere (or was a directory)."""
+    link = layout.venv
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return False
+    if link.is_dir() and not link.is_symlink():  # a venv of an older release, in the state dir
+        shutil.rmtree(link)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = link.with_name(link.name + ".new")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target)
+    staged.replace(link)
+    return True
+
+
+def _build_venv(target: Path) -> None:
+    """A new venv at `target` with the pinned OpenStack services (from pip's cache if there)."""
+    shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted
+    ui.info(f"creating the venv {target}")
+    _check(runner.run([_python(), "-m", "venv", str(target)]), "creating the venv failed")
     ui.info("installing OpenStack services into the venv (pinned; about a minute)")
-    pip = [str(layout.python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     _check(
-        runner.run([*pip, "-c", str(constraints_file()), *PIP_REQUIREMENTS]),
+        runner.run([*_pip(target), "-c", str(constraints_file()), *PIP_REQUIREMENTS]),
         "pip install of the OpenStack services failed",
     )
+
+
+def _pip(venv: Path) -> list[str]:
+    return [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
+
+
+def _install_plugins(layout: Layout) -> None:
+    """(Re)install the scs-localcloud-plugins package into the venv."""
     # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
     build = layout.root / "build" / "plugins"
     shutil.rmtree(build, ignore_errors=True)
     shutil.copytree(plugins_dir(), build, ignore=shutil.ignore_patterns("__pycache__"))
     _check(
-        runner.run([*pip, "--no-build-isolation", "--no-deps", "--force-reinstall", str(build)]),
+        runner.run(
+            [
+                *_pip(layout.venv),
+                "--no-build-isolation",
+                "--no-deps",
+                "--force-reinstall",
+                str(build),
+            ]
+        ),
         "installing the scs-localcloud-plugins package failed",
     )
     shutil.rmtree(build.parent, ignore_errors=True)
-    layout.install_marker.write_text(_fingerprint() + "\n", encoding="utf-8")
-    return True
 
 
 # nova loads its compute driver as `nova.virt.<compute_driver>`: a one-line module there

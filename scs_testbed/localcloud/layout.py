@@ -8,6 +8,10 @@ from pathlib import Path
 
 DEFAULT_DIR = Path("/var/lib/scs-testbed/localcloud")
 DIR_ENV = "SCS_TESTBED_LOCALCLOUD_DIR"
+# Built things keyed by their content (the services' venv, the server image): shared by every
+# state directory, so a fresh cloud (CI makes one per run) does not build them again.
+DEFAULT_CACHE = Path("/var/cache/scs-testbed/localcloud")
+CACHE_ENV = "SCS_TESTBED_LOCALCLOUD_CACHE"
 KEYSTONE_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"
 CLOUD_NAME = "localcloud"
@@ -33,9 +37,12 @@ class Layout:
 
     venv/ holds the OpenStack services, etc/ the rendered configs, data/ databases and
     images, logs/ one log per service, run/ one PID record per started process.
+    venv is a link into the cache (`cache`: content-keyed builds, see DEFAULT_CACHE), where
+    the server images live too; everything else is this cloud's own state.
     """
 
     root: Path
+    cache: Path | None = None  # None: $SCS_TESTBED_LOCALCLOUD_CACHE, else DEFAULT_CACHE
 
     @classmethod
     def default(cls) -> Layout:
@@ -44,8 +51,21 @@ class Layout:
         return cls(Path(explicit).expanduser().resolve() if explicit else DEFAULT_DIR)
 
     @property
+    def cache_root(self) -> Path:
+        if self.cache is not None:
+            return self.cache
+        explicit = os.environ.get(CACHE_ENV)
+        return Path(explicit).expanduser().resolve() if explicit else DEFAULT_CACHE
+
+    @property
     def venv(self) -> Path:
+        """A link to the cached venv of the pinned services (install.install_venv)."""
         return self.root / "venv"
+
+    @property
+    def venvs(self) -> Path:
+        """Cached venvs, one per pinned set of services (keyed by install.base_key)."""
+        return self.cache_root / "venvs"
 
     @property
     def python(self) -> Path:
@@ -79,7 +99,7 @@ class Layout:
     @property
     def images(self) -> Path:
         """Cached server root filesystems, one directory per package list (image.py)."""
-        return self.root / "images"
+        return self.cache_root / "images"
 
     @property
     def hosts(self) -> Path:

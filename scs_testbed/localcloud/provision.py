@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from scs_testbed.errors import InputError
+from scs_testbed.localcloud import configs
 from scs_testbed.localcloud.configs import write_private
 from scs_testbed.localcloud.layout import (
     ADMIN_CLOUD_NAME,
@@ -228,9 +229,26 @@ def build_catalog(conn: Connection, secret: Mapping[str, str]) -> None:
                 )
 
 
-def compute_and_volume_ready(conn: Connection) -> bool:
-    """The fake hypervisor is mapped and up, and cinder-volume reports up."""
-    hypervisors = [h for h in conn.compute.hypervisors() if h.state == "up"]
+def compute_driver(conn: Connection) -> str | None:
+    """The compute driver the running nova-compute reports (configs.DRIVERS' names), asked of
+    the cloud itself: the hypervisor type of its hypervisor; None while none is up.
+
+    This is the one answer to "do this cloud's servers boot?" (`== "nspawn"`)."""
+    by_type = {kind: name for name, kind in configs.HYPERVISOR_TYPES.items()}
+    for hypervisor in conn.compute.hypervisors(details=True):
+        if hypervisor.state == "up":
+            return by_type.get(str(hypervisor.hypervisor_type), str(hypervisor.hypervisor_type))
+    return None
+
+
+def compute_and_volume_ready(conn: Connection, driver: str | None = None) -> bool:
+    """The hypervisor is mapped and up (reporting `driver`'s type, when given), and
+    cinder-volume reports up."""
+    hypervisors = [h for h in conn.compute.hypervisors(details=True) if h.state == "up"]
+    if driver is not None:
+        hypervisors = [
+            h for h in hypervisors if h.hypervisor_type == configs.HYPERVISOR_TYPES[driver]
+        ]
     volumes = [
         s
         for s in conn.block_storage.services()

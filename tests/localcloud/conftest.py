@@ -49,29 +49,30 @@ def start_cloud() -> LocalCloud:
 
     A running cloud is used untouched: `up` from a checkout with other plugin code would
     reinstall it and restart the services under every other session using the cloud.
+    Whether its servers boot is asked of the cloud itself (the hypervisor type nova reports),
+    never of a file an earlier run left.
     """
     from scs_testbed import localcloud
-    from scs_testbed.localcloud import configs
 
     layout = localcloud.Layout.default()
-    if localcloud.is_running(layout) and layout.clouds_file.is_file():
-        clouds = layout.clouds_file
-        project = connect(clouds, localcloud.CLOUD_NAME)
-        return LocalCloud(
-            clouds_file=clouds,
-            project=project,
-            admin=connect(clouds, localcloud.ADMIN_CLOUD_NAME),
-            project_id=project.current_project_id,
-            boots=configs.chosen_driver(layout) == "nspawn",
-        )
-    result = localcloud.up(progress=lambda _message: None)
-    clouds = Path(result.clouds_file)
+    if not (localcloud.is_running(layout) and layout.clouds_file.is_file()):
+        localcloud.up(progress=lambda _message: None, layout=layout)
+    return connect_cloud(layout.clouds_file)
+
+
+def connect_cloud(clouds: Path) -> LocalCloud:
+    """The running local cloud through its clouds.yaml, as the testbed user and as admin."""
+    from scs_testbed import localcloud
+    from scs_testbed.localcloud.provision import compute_driver
+
+    project = connect(clouds, localcloud.CLOUD_NAME)
+    admin = connect(clouds, localcloud.ADMIN_CLOUD_NAME)
     return LocalCloud(
         clouds_file=clouds,
-        project=connect(clouds, localcloud.CLOUD_NAME),
-        admin=connect(clouds, localcloud.ADMIN_CLOUD_NAME),
-        project_id=result.project_id,
-        boots=result.driver == "nspawn",
+        project=project,
+        admin=admin,
+        project_id=project.current_project_id,
+        boots=compute_driver(admin) == "nspawn",
     )
 
 
@@ -150,6 +151,27 @@ def host_ids_of_testbed(workspace: Path) -> tuple[set[str], set[str]]:
 @pytest.fixture(scope="session")
 def cloud() -> Iterator[LocalCloud]:
     yield start_cloud()
+
+
+@pytest.fixture(scope="module")
+def booting_cloud(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """The local cloud with servers that boot (the nspawn driver), for this module.
+
+    The test sets that shape itself: a cloud found running the fake driver is switched to
+    nspawn with `up` and switched back afterwards, so no test depends on which driver an
+    earlier run or a hand command left."""
+    from scs_testbed import localcloud
+
+    if cloud.boots:
+        yield cloud
+        return
+    localcloud.up(driver="nspawn", progress=lambda _message: None)
+    try:
+        booting = connect_cloud(cloud.clouds_file)
+        assert booting.boots, "nova reports no nspawn hypervisor after `up --driver nspawn`"
+        yield booting
+    finally:
+        localcloud.up(driver="fake", progress=lambda _message: None)
 
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from tests import tiers
 from tests.localcloud.conftest import (
     Cli,
     LocalCloud,
@@ -46,16 +45,8 @@ def cli(env: dict[str, str]) -> Cli:
 
 
 @pytest.fixture(scope="module")
-def nspawn_cloud(cloud: LocalCloud) -> None:
-    """Servers must boot: the local cloud runs the nspawn driver (the default of `up`)."""
-    if not cloud.boots:
-        reason = (
-            "the local cloud runs the fake compute driver, its servers do not boot: "
-            "run `scs-testbed localcloud up --driver nspawn`"
-        )
-        if "localcloud" in tiers.required_tiers():
-            pytest.fail(reason)
-        pytest.skip(reason)
+def nspawn_cloud(booting_cloud: LocalCloud) -> None:
+    """Servers must boot: the local cloud runs the nspawn driver (set by booting_cloud)."""
 
 
 def test_a_server_boots_through_the_api(

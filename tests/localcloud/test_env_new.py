@@ -35,28 +35,11 @@ from typing import Any
 import pytest
 import yaml
 
+from scs_testbed.localcloud import Layout
 from tests.localcloud.conftest import LocalCloud, connect, host_leftovers, user_env
 
-CLOUDS_FILE = Path("/var/lib/scs-testbed/localcloud/clouds.yaml")
+CLOUDS_FILE = Layout.default().clouds_file
 ODD_IMAGE = "prt-img-amd64-20991231"  # an odd name; its properties say Ubuntu 24.04
-
-
-@pytest.fixture(scope="module")
-def cloud() -> LocalCloud:
-    """The running local cloud, only connected to: never started or restarted here."""
-    from scs_testbed.localcloud import ADMIN_CLOUD_NAME, CLOUD_NAME
-
-    if not CLOUDS_FILE.is_file():
-        pytest.skip("the local cloud is not set up (scs-testbed localcloud up)")
-    project = connect(CLOUDS_FILE, CLOUD_NAME)
-    driver = CLOUDS_FILE.parent / "driver"
-    return LocalCloud(
-        clouds_file=CLOUDS_FILE,
-        project=project,
-        admin=connect(CLOUDS_FILE, ADMIN_CLOUD_NAME),
-        project_id=project.current_project_id,
-        boots=driver.is_file() and driver.read_text().strip() == "nspawn",
-    )
 
 
 @dataclass

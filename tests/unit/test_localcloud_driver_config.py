@@ -58,12 +58,16 @@ def test_render_reports_only_changed_files(layout: Layout) -> None:
     assert sorted(changed) == ["neutron/neutron.conf", "nova/nova.conf"]
 
 
-def test_driver_choice_is_remembered(layout: Layout) -> None:
+def test_without_a_choice_the_driver_is_the_one_nova_is_configured_with(layout: Layout) -> None:
+    """No separate record of the choice: the rendered nova.conf is the one answer."""
     assert configs.chosen_driver(layout) == configs.DEFAULT_DRIVER
     assert configs.chosen_driver(layout, "fake") == "fake"
-    assert configs.chosen_driver(layout) == "fake"
-    assert configs.chosen_driver(layout, "nspawn") == "nspawn"
+    assert configs.chosen_driver(layout) == configs.DEFAULT_DRIVER  # nothing rendered yet
+    configs.render_configs(layout, SECRET, "fake")
+    assert configs.chosen_driver(layout) == configs.configured_driver(layout) == "fake"
+    configs.render_configs(layout, SECRET, "nspawn", Path("/img"))
     assert configs.chosen_driver(layout) == "nspawn"
+    assert not (layout.root / "driver").exists()
 
 
 def test_unknown_driver_lists_the_choices(layout: Layout) -> None:

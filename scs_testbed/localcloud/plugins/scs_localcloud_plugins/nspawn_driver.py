@@ -36,6 +36,9 @@ OPTS = [
 LOG = logging.getLogger(__name__)
 ANY = str(ipaddress.IPv4Address(0))  # the default route's network and netmask
 CONF = cfg.CONF
+# What nova reports as this compute node's hypervisor_type (the fake driver says "fake"):
+# clients ask the running cloud whether its servers boot (scs_testbed.localcloud.configs).
+HYPERVISOR_TYPE = "nspawn"
 CONF.register_opts(OPTS, group="scs_nspawn")
 
 
@@ -160,6 +163,11 @@ class NspawnDriver(fake.FakeDriverWithoutFakeNodes):
         running = self.host.is_running(instance.uuid)
         info.state = power_state.RUNNING if running else power_state.SHUTDOWN
         return info
+
+    def get_available_resource(self, nodename):
+        resources = super().get_available_resource(nodename)
+        resources["hypervisor_type"] = HYPERVISOR_TYPE
+        return resources
 
     def get_console_output(self, context, instance):
         return self.host.console_output(instance.uuid)
