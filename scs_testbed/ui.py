@@ -132,6 +132,16 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return tbl
 
 
+def fits(columns: int, cell: int = 6) -> bool:
+    """Whether a table of `columns` columns shows at least `cell` characters of each cell.
+
+    Below that width Rich still draws the table, with its cells empty or cut to a letter:
+    show the records as lines instead.
+    """
+    # per cell a border and two spaces of padding; one border closes the row
+    return console.width >= columns * (cell + 3) + 1
+
+
 def show(renderable: Any) -> None:
     """Print a renderable (a table, a Text) on stdout; a plain string is shown as text."""
     console.print(line(renderable) if isinstance(renderable, str) else renderable)

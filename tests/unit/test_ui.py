@@ -211,3 +211,9 @@ def test_a_wait_off_a_terminal_is_one_line_with_what_where_and_the_limit(
         "waiting for the identity service at https://alice:***@keystone.example/v3 (up to 60 s)",
         f"waiting for cloud {HOSTILE!r}: flavors (up to 2.5 s)",
     ]
+
+
+def test_tables_fit_when_each_cell_gets_a_few_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    for width, fits in ((20, False), (63, False), (64, True), (200, True)):
+        monkeypatch.setattr(ui, "console", Console(width=width))
+        assert ui.fits(7) is fits

@@ -1,5 +1,5 @@
 """No silent waits (issue 16): a wait on the cloud says what, where and for how long at most,
-ends within that limit, and Ctrl-C ends it at once.
+ends within that limit, and Ctrl-C ends it at once; `list` stays readable on a narrow terminal.
 
 The CLI runs in a subprocess against loopback stand-ins: an identity service that accepts
 connections and never answers, and one that answers but whose catalog points every service at
@@ -236,3 +236,42 @@ def test_ctrl_c_during_a_wait_ends_it_at_once_with_130_and_nothing_changed(
     assert "interrupted by Ctrl-C: nothing was changed" in " ".join(err.split())
     assert "Traceback" not in out + err
     assert snapshot(tmp_path / "state") == before
+
+
+def list_testbeds(env: dict[str, str], cwd: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "scs_testbed", "list"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_list_on_a_narrow_terminal_prints_one_testbed_per_line(
+    user: dict[str, str], tmp_path: Path
+) -> None:
+    second = Workspace.named("tb-two")
+    second.create()
+    second.write_meta(
+        {
+            "name": "tb-two",
+            "environment": "regiocloud",
+            "cloud": "r",
+            "prefix": "tb-two",
+            "state": "destroy-failed",
+        }
+    )
+    narrow = list_testbeds({**user, "COLUMNS": "20"}, tmp_path / "cwd")
+    assert narrow == ["tb  hang  deployed", "tb-two  regiocloud  destroy-failed"]
+    wide = list_testbeds(user, tmp_path / "cwd")  # COLUMNS=200: the table
+    header = next(text for text in wide if "environment" in text)
+    columns = ["name", "environment", "cloud", "prefix", "created", "state", "resources"]
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == columns
+    rows = [text for text in wide if text.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == ["tb", "tb-two"]
+    assert "regiocloud" in rows[1] and "destroy-failed" in rows[1]
