@@ -7,8 +7,12 @@ an error instead of a hang:
   - connect timeout: 10 s (or the read timeout, when that is smaller);
   - read timeout: 60 s, or `api_timeout` of the clouds.yaml entry, or
     `SCS_TESTBED_API_TIMEOUT` (seconds; wins over both, e.g. for CI).
-A request that does not get through (version discovery, then the token request) waits at most
-that long each. Messages name the endpoint with any password in its URL masked.
+Every wait on the cloud that a user sees (`ui.waiting`: what, where, the limit) ends within
+the read timeout as a whole, however many requests it takes: authentication (keystoneauth's
+version discovery, then the token request), the preflight's reads, the reads of `status`.
+The requests run in daemon threads that the main thread waits for (`gather`), so Ctrl-C
+ends the wait at once and an abandoned request never holds up the exit. Messages name the
+endpoint with any password in its URL masked.
 
 openstacksdk is imported lazily: `scs-testbed --help` must not pay for it.
 """
@@ -17,10 +21,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scs_testbed.errors import InputError
 from scs_testbed.redact import install_log_redaction, redact
@@ -47,7 +53,7 @@ class Timeouts:
 
     def hint(self) -> str:
         return (
-            f"the limit was {self.read:g} s per request ({self.source}); raise it with "
+            f"the limit was {self.read:g} s ({self.source}); raise it with "
             f"{TIMEOUT_VARIABLE}=SECONDS or api_timeout in clouds.yaml"
         )
 
@@ -67,7 +73,7 @@ def request_timeouts(cloud: str, entry: dict[str, Any], where: str) -> Timeouts:
                 f"{TIMEOUT_VARIABLE}={raw!r} is not a number of seconds between "
                 f"{MIN_READ_TIMEOUT:g} and {24 * 3600}",
                 hint=f"set e.g. {TIMEOUT_VARIABLE}=60, or unset it "
-                f"(default: {DEFAULT_READ_TIMEOUT:g} s per request)",
+                f"(default: {DEFAULT_READ_TIMEOUT:g} s)",
             )
         source = TIMEOUT_VARIABLE
     elif entry.get("api_timeout") is not None:
@@ -76,6 +82,96 @@ def request_timeouts(cloud: str, entry: dict[str, Any], where: str) -> Timeouts:
     else:
         read, source = DEFAULT_READ_TIMEOUT, "the default"
     return Timeouts(min(DEFAULT_CONNECT_TIMEOUT, read), read, source)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The end of one wait on the cloud: `limit` seconds after it began."""
+
+    limit: float
+    at: float
+
+    @classmethod
+    def after(cls, limit: float) -> Deadline:
+        return cls(limit, time.monotonic() + limit)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
+class Unanswered(Exception):
+    """Cloud reads still running when their time was up; `services`: what they wait on."""
+
+    def __init__(self, limit: float, services: Sequence[str] = ()) -> None:
+        super().__init__(f"no answer within {limit:g} s")
+        self.limit = limit
+        self.services = list(services)
+
+
+def gather(
+    jobs: Mapping[str, Callable[[], T]],
+    deadline: Deadline | None = None,
+    workers: int | None = None,
+    services: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, T]:
+    """Run `jobs` concurrently (at most `workers` at once); their results by key.
+
+    The jobs run in daemon threads and this thread only waits for them: Ctrl-C (and SIGTERM,
+    which the CLI turns into it) ends the wait at once, and a job abandoned there or past the
+    deadline never holds up the program's exit, as a ThreadPoolExecutor's would.
+    When every job has ended, the error of the first failed job (in key order) is raised.
+    When `deadline` passes first: that error if a job has failed already, else Unanswered with
+    the `services` of the jobs still running.
+    """
+    keys = list(jobs)
+    waiting_keys = list(keys)
+    running: set[str] = set()
+    outcomes: dict[str, tuple[bool, Any]] = {}
+    changed = threading.Condition()
+
+    def work() -> None:
+        while True:
+            with changed:
+                if not waiting_keys:
+                    return
+                key = waiting_keys.pop(0)
+                running.add(key)
+            try:
+                outcome: tuple[bool, Any] = (True, jobs[key]())
+            except BaseException as error:  # handed to the waiting thread
+                outcome = (False, error)
+            with changed:
+                running.discard(key)
+                outcomes[key] = outcome
+                changed.notify_all()
+
+    for _ in range(min(workers or len(keys), len(keys))):
+        threading.Thread(target=work, name="cloud-read", daemon=True).start()
+    with changed:
+        while len(outcomes) < len(keys):
+            if deadline is not None and deadline.remaining() == 0.0:
+                break
+            changed.wait(None if deadline is None else deadline.remaining())
+        done = dict(outcomes)
+        still = [key for key in keys if key in running]
+    for key in keys:
+        if key in done and not done[key][0]:
+            raise done[key][1]
+    if len(done) < len(keys):
+        assert deadline is not None
+        wanted = [service for key in still for service in (services or {}).get(key, ())]
+        raise Unanswered(deadline.limit, list(dict.fromkeys(wanted)))
+    return {key: done[key][1] for key in keys}
+
+
+def request_limit(conn: Any) -> float | None:
+    """The read timeout `connect()` gave this connection's requests (None: not known)."""
+    timeout = getattr(getattr(conn, "session", None), "timeout", None)
+    read = timeout[1] if isinstance(timeout, tuple) else timeout
+    return float(read) if isinstance(read, float | int) else None
 
 
 def connect(cloud: str) -> Connection:
@@ -123,14 +219,28 @@ def _open(clouds: CloudsFile, cloud: str) -> Connection:
 
 
 def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Timeouts) -> None:
-    """Get a token now, so that every credential or network problem shows up here, named."""
+    """Get a token now, so that every credential or network problem shows up here, named.
+
+    keystoneauth sends up to two requests (version discovery, then the token request, also
+    when discovery timed out); the whole of it ends within the read timeout.
+    """
     import requests
     from keystoneauth1 import exceptions as ks
 
+    from scs_testbed import ui
+
     auth_url = redact(str((conn.config.config.get("auth") or {}).get("auth_url") or "?"))
     reach_hint = f"check auth_url in {clouds.where} and your network (VPN, proxy)"
+    started = time.monotonic()
     try:
-        conn.session.get_token()
+        with ui.waiting("the identity service", auth_url, limits.read):
+            gather({"token": conn.session.get_token}, Deadline.after(limits.read))
+    except Unanswered as error:
+        raise InputError(
+            f"cloud {cloud!r}: no answer from its identity service at {auth_url} "
+            f"within {limits.read:g} s",
+            hint=f"{reach_hint}; {limits.hint()}",
+        ) from error
     except ks.Unauthorized as error:
         raise InputError(
             f"cloud {cloud!r}: authentication failed (HTTP 401) at {auth_url}",
@@ -138,11 +248,12 @@ def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Time
             f"{clouds.where}",
         ) from error
     except ks.ConnectTimeout as error:
+        # connection attempts (discovery, then the token request) can both time out before
+        # the deadline: say how long it really was
         connecting = isinstance(error.__context__, requests.exceptions.ConnectTimeout)
-        waited = limits.connect if connecting else limits.read
+        waited = _seconds(time.monotonic() - started) if connecting else f"{limits.read:g}"
         raise InputError(
-            f"cloud {cloud!r}: no answer from its identity service at {auth_url} "
-            f"within {waited:g} s",
+            f"cloud {cloud!r}: no answer from its identity service at {auth_url} within {waited} s",
             hint=f"{reach_hint}; {limits.hint()}",
         ) from error
     except ks.SSLError as error:
@@ -189,6 +300,10 @@ def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Time
         ) from error
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 1 else f"{value:.1f}"
+
+
 class UnexpectedAnswer(Exception):
     """A cloud call returned something that is not what its API promises (e.g. nothing)."""
 
@@ -215,10 +330,17 @@ def cloud_calls(conn: Any) -> Iterator[None]:
     cloud = f"cloud {name!r}" if isinstance(name, str) else "the cloud"
     try:
         yield
+    except Unanswered as error:
+        named = [_service_named(service, conn) for service in error.services]
+        raise InputError(
+            f"{cloud}: no answer from {_listed(named) or 'its services'} within {error.limit:g} s",
+            hint=f"the cloud may be overloaded or the endpoint unreachable from here; retry "
+            f"later, or raise the limit with {TIMEOUT_VARIABLE}=SECONDS or api_timeout in "
+            "clouds.yaml",
+        ) from error
     except ks.ConnectTimeout as error:
-        timeout = getattr(getattr(conn, "session", None), "timeout", None)
-        read = timeout[1] if isinstance(timeout, tuple) else timeout
-        within = f" within {read:g} s" if isinstance(read, float | int) else ""
+        read = request_limit(conn)
+        within = f" within {read:g} s" if read is not None else ""
         raise InputError(
             f"{cloud}: no answer from {_endpoint(error)}{within}",
             hint=f"the cloud may be overloaded or the endpoint unreachable from here; retry "
@@ -295,11 +417,24 @@ def _service_of(error: BaseException, conn: Any) -> str:
     service = service or (found["service"] if found else None)
     if not service:
         return "one of its services"
+    return _service_named(service, conn)
+
+
+def _service_named(service: str, conn: Any) -> str:
+    """`the block storage service at URL` for a service type (URL from the catalog)."""
     try:  # the catalog came with the token: no request
         url = conn.endpoint_for(service.replace("_", "-"))
     except Exception:
         url = None
-    return f"the {service.replace('_', ' ')} service" + (f" at {redact(url)}" if url else "")
+    return f"the {service.replace('_', ' ').replace('-', ' ')} service" + (
+        f" at {redact(url)}" if url else ""
+    )
+
+
+def _listed(items: Iterable[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
 def _endpoint(error: BaseException) -> str:

@@ -190,7 +190,7 @@ def api_timeout(where: str, value: Any) -> float:
     if isinstance(value, bool) or not 0 < seconds < 24 * 3600:
         raise InputError(
             f"{where}: api_timeout {value!r} is not a positive number of seconds",
-            hint="write e.g. api_timeout: 60, or remove it (default: 60 s per request)",
+            hint="write e.g. api_timeout: 60, or remove it (default: 60 s)",
         )
     return seconds
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs_testbed.cloud import cloud_calls
+from scs_testbed.cloud import Deadline, cloud_calls, gather
 from scs_testbed.requirements import security_data
 
 if TYPE_CHECKING:
@@ -31,6 +30,18 @@ NAME_PATTERNS: dict[str, tuple[str, ...]] = {
     "network": ("management",),
     "security_group": (),  # filled from security_groups.json
     "keypair": ("key",),
+}
+# The service that lists each kind (named when a listing runs out of time).
+KIND_SERVICE = {
+    "server": "compute",
+    "volume": "block-storage",
+    "floating_ip": "network",
+    "router": "network",
+    "port": "network",
+    "subnet": "network",
+    "network": "network",
+    "security_group": "network",
+    "keypair": "compute",
 }
 # Deletion order: what depends on something goes before it.
 DELETE_ORDER = (
@@ -91,16 +102,20 @@ def _label(kind: str, resource: Any) -> str:
     return str(getattr(resource, "name", "") or "")
 
 
-def find_resources(conn: Connection, prefix: str) -> list[Found]:
-    """Every resource of the project that carries one of this testbed's names."""
+def find_resources(conn: Connection, prefix: str, deadline: Deadline | None = None) -> list[Found]:
+    """Every resource of the project that carries one of this testbed's names.
+
+    With `deadline`, an InputError naming the services that did not answer when it passes.
+    """
     listers = _listers(conn)
 
-    def scan(kind: str) -> list[Found]:
-        return _matching(kind, prefix, listers[kind]())
+    def scan(kind: str) -> Callable[[], list[Found]]:
+        return lambda: _matching(kind, prefix, listers[kind]())
 
-    with cloud_calls(conn), ThreadPoolExecutor(max_workers=len(DELETE_ORDER)) as pool:
-        results = list(pool.map(scan, DELETE_ORDER))
-    return [item for batch in results for item in batch]
+    services = {kind: (KIND_SERVICE[kind],) for kind in DELETE_ORDER}
+    with cloud_calls(conn):
+        results = gather({kind: scan(kind) for kind in DELETE_ORDER}, deadline, None, services)
+    return [item for kind in DELETE_ORDER for item in results[kind]]
 
 
 def prefix_in_use(conn: Connection, prefix: str) -> list[Found]:

@@ -45,11 +45,19 @@ def preflight_table(report: PreflightReport) -> Any:
 
 
 def show_testbeds(rows: list[dict[str, Any]]) -> None:
-    """The `list` table; a damaged testbed is one row plus a line saying what is wrong."""
+    """The `list` table; a damaged testbed is one row plus a line saying what is wrong.
+
+    Too narrow a terminal for the table (its cells would be empty or cut to a letter): one
+    testbed per line, `name  environment  state`.
+    """
     from rich.markup import escape
 
     columns = ("name", "environment", "cloud", "prefix", "created", "state", "resources")
-    ui.show(ui.table(None, columns, [tuple(row.get(c) for c in columns) for row in rows]))
+    if ui.fits(len(columns)):
+        ui.show(ui.table(None, columns, [tuple(row.get(c) for c in columns) for row in rows]))
+    else:
+        for row in rows:
+            ui.plain("  ".join(str(row.get(c) or "-") for c in ("name", "environment", "state")))
     for row in rows:
         if row.get("damaged"):
             ui.warn(escape(f"testbed {row['name']} is damaged: {row['damaged']}; {row['hint']}"))

@@ -7,12 +7,11 @@ The API reads run concurrently; a preflight against the local cloud takes well u
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scs_testbed.cloud import as_dict, cloud_calls
+from scs_testbed.cloud import Deadline, as_dict, cloud_calls, gather, request_limit
 from scs_testbed.errors import PreflightError
 from scs_testbed.requirements import FlavorSize, Requirements, compute_requirements
 
@@ -246,6 +245,21 @@ ZONE_VARIABLES = (
     ("volume", "volume_availability_zone"),
     ("network", "network_availability_zone"),
 )
+# The services each read asks (by read, or by the part of its key before ":"): named when
+# the reads run out of time.
+READ_SERVICES: dict[str, tuple[str, ...]] = {
+    "compute": ("compute",),
+    "network": ("network",),
+    "volume": ("block-storage",),
+    "flavors": ("compute",),
+    "public": ("network",),
+    "volume_type": ("block-storage",),
+    "image": ("image",),
+    "zones:compute": ("compute",),
+    "zones:volume": ("block-storage",),
+    "zones:network": ("network",),
+    "prefix": ("compute", "network"),
+}
 
 
 # --------------------------------------------------------------------------- the check
@@ -254,8 +268,14 @@ ZONE_VARIABLES = (
 def run_preflight(
     conn: Connection, cloud: str, values: dict[str, Any], check_prefix: bool = True
 ) -> PreflightReport:
-    """Run every check; never raises for a failed check (see PreflightReport.ok)."""
+    """Run every check; never raises for a failed check (see PreflightReport.ok).
+
+    The reads end within the connection's read timeout as a whole (an InputError naming the
+    services that did not answer), while a line says what is waited for.
+    """
     import time
+
+    from scs_testbed import ui
 
     started = time.monotonic()
     jobs: dict[str, Callable[[], Any]] = {
@@ -273,9 +293,12 @@ def run_preflight(
             jobs[f"zones:{service}"] = partial(read_zones, conn, service)
     if check_prefix:
         jobs["prefix"] = lambda: read_prefix_use(conn, values["prefix"])
-    with cloud_calls(conn), ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
-        futures = {key: pool.submit(job) for key, job in jobs.items()}
-        results = {key: future.result() for key, future in futures.items()}
+    limit = request_limit(conn)
+    services = {key: READ_SERVICES.get(key) or READ_SERVICES[key.split(":")[0]] for key in jobs}
+    what = f"cloud {cloud!r}: quotas, flavors, images and networks"
+    with ui.waiting(what, limit=limit), cloud_calls(conn):
+        deadline = Deadline.after(limit) if limit is not None else None
+        results = gather(jobs, deadline, READ_WORKERS, services)
 
     report = PreflightReport(cloud, str(conn.current_project_id))
     report.rows.append(CheckRow("credentials", True, message="authenticated"))

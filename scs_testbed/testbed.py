@@ -678,19 +678,34 @@ def list_testbeds() -> list[dict[str, Any]]:
 
 
 def cloud_status(workspace: Workspace) -> dict[str, Any]:
-    """Outputs plus what the cloud says about the testbed's servers, volumes and floating IP."""
-    from scs_testbed.cloud import cloud_calls, connect
-    from scs_testbed.discover import find_resources
+    """Outputs plus what the cloud says about the testbed's servers, volumes and floating IP.
+
+    The cloud's reads end within the connection's read timeout as a whole, while a line says
+    what is waited for.
+    """
+    from scs_testbed import ui
+    from scs_testbed.cloud import Deadline, cloud_calls, connect, gather, request_limit
+    from scs_testbed.discover import KIND_SERVICE, find_resources
 
     meta = workspace.read_meta("cloud", "prefix")
     outputs = workspace.read_outputs() if os.path.lexists(workspace.outputs_file) else {}
-    conn = connect(str(meta["cloud"]))
-    found = find_resources(conn, str(meta["prefix"]))
+    cloud = str(meta["cloud"])
+    conn = connect(cloud)
     servers: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
     ips: list[dict[str, Any]] = []
-    with cloud_calls(conn):  # a hanging endpoint becomes an error that names it
-        _describe_found(conn, found, servers, volumes, ips)
+    limit = request_limit(conn)
+    what = f"cloud {cloud!r}: the servers, volumes and floating IPs of testbed {workspace.name}"
+    # a hanging endpoint becomes an error that names it
+    with ui.waiting(what, limit=limit), cloud_calls(conn):
+        deadline = Deadline.after(limit) if limit is not None else None
+        found = find_resources(conn, str(meta["prefix"]), deadline)
+        services = tuple(dict.fromkeys(KIND_SERVICE[item.kind] for item in found))
+        gather(
+            {"describe": lambda: _describe_found(conn, found, servers, volumes, ips)},
+            deadline,
+            services={"describe": services},
+        )
     counts: dict[str, int] = {}
     for item in found:
         counts[item.kind] = counts.get(item.kind, 0) + 1

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -130,6 +132,16 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return tbl
 
 
+def fits(columns: int, cell: int = 6) -> bool:
+    """Whether a table of `columns` columns shows at least `cell` characters of each cell.
+
+    Below that width Rich still draws the table, with its cells empty or cut to a letter:
+    show the records as lines instead.
+    """
+    # per cell a border and two spaces of padding; one border closes the row
+    return console.width >= columns * (cell + 3) + 1
+
+
 def show(renderable: Any) -> None:
     """Print a renderable (a table, a Text) on stdout; a plain string is shown as text."""
     console.print(line(renderable) if isinstance(renderable, str) else renderable)
@@ -161,3 +173,46 @@ def confirm(question: str) -> bool:
         err_console.print()
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+class _Waited:
+    """The status line's text: what is waited for, and for how long so far (re-rendered)."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+        self.started = time.monotonic()
+
+    def __rich__(self) -> Text:
+        waited = time.monotonic() - self.started
+        return Text.assemble(self.text, (f"  {int(waited)} s", "dim"))
+
+
+@contextmanager
+def waiting(what: str, where: str | None = None, limit: float | None = None) -> Iterator[None]:
+    """Say, while the block runs, what the program waits for, where, and for how long at most.
+
+    On a terminal: a status line on stderr (a spinner and the seconds waited) that goes away
+    when the block ends. Otherwise exactly one plain line on stderr as the wait begins, e.g.
+    `waiting for the identity service at https://keystone.example/v3 (up to 60 s)`.
+    """
+    text = line("waiting for ", what)
+    if where:
+        text.append_text(line(" at ", where))
+    if limit is not None:
+        text.append_text(line(f" (up to {limit:g} s)"))
+    status = None
+    if err_console.is_terminal and not err_console.is_dumb_terminal:
+        from rich.errors import LiveError
+
+        status = err_console.status(_Waited(text), spinner="dots")
+        try:
+            status.start()
+        except LiveError:  # another live display on this console (Rich before 14)
+            status = None
+    if status is None:
+        err_console.print(text, soft_wrap=True)
+    try:
+        yield
+    finally:
+        if status is not None:
+            status.stop()

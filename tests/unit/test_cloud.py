@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,66 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logging.getLogger("keystoneauth").debug("REQ: GET %s", "http://alice:s3cr3t-x@h/v3")
     assert "http://alice:***@h/v3" in caplog.text
     assert "s3cr3t-x" not in caplog.text
+
+
+def test_gather_gives_results_by_key_and_the_first_error_in_key_order() -> None:
+    assert cloud.gather({"a": lambda: 1, "b": lambda: 2}) == {"a": 1, "b": 2}
+    assert cloud.gather({}) == {}
+    second_failed = threading.Event()
+
+    def first() -> None:  # fails only after the second did: order of keys, not of time
+        second_failed.wait(10)
+        raise ValueError("first")
+
+    def second() -> None:
+        second_failed.set()
+        raise KeyError("second")
+
+    with pytest.raises(ValueError, match="first"):
+        cloud.gather({"one": first, "two": second})
+
+
+def test_gather_past_its_deadline_names_the_services_of_the_reads_still_running() -> None:
+    never = threading.Event()
+    services = {"quotas": ("compute",), "flavors": ("network",), "queued": ("image",)}
+    started = time.monotonic()
+    try:
+        with pytest.raises(cloud.Unanswered) as answered_one:
+            jobs = {"quotas": never.wait, "flavors": str}
+            cloud.gather(jobs, cloud.Deadline.after(0.3), services=services)
+        with pytest.raises(cloud.Unanswered) as never_started:  # one worker: `queued` waits
+            jobs = {"quotas": never.wait, "queued": never.wait}
+            cloud.gather(jobs, cloud.Deadline.after(0.3), workers=1, services=services)
+    finally:
+        never.set()
+    assert time.monotonic() - started < 5
+    assert answered_one.value.limit == 0.3
+    assert answered_one.value.services == ["compute"]  # not the network service that answered
+    assert never_started.value.services == ["compute"]  # not the image service never asked
+
+
+def test_a_failed_read_beats_no_answer() -> None:
+    never = threading.Event()
+
+    def broken() -> None:
+        raise KeyError("broken")
+
+    try:
+        with pytest.raises(KeyError):
+            cloud.gather({"hangs": never.wait, "broken": broken}, cloud.Deadline.after(0.3))
+    finally:
+        never.set()
+
+
+def test_no_answer_in_cloud_calls_names_the_services_and_the_limit() -> None:
+    conn = SimpleNamespace(
+        config=SimpleNamespace(name="prod"),
+        endpoint_for=lambda service: f"https://bob:hunter22@{service}.example/v1",
+    )
+    with pytest.raises(InputError) as caught, cloud.cloud_calls(conn):
+        raise cloud.Unanswered(3.0, ["compute", "block-storage"])
+    assert str(caught.value) == (
+        "cloud 'prod': no answer from the compute service at https://bob:***@compute.example/v1 "
+        "and the block storage service at https://bob:***@block-storage.example/v1 within 3 s"
+    )
+    assert cloud.TIMEOUT_VARIABLE in (caught.value.hint or "")

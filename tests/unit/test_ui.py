@@ -198,3 +198,22 @@ def test_json_error_for_an_unexpected_error(
         cli.main()
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["exit_code"] == 1 and "RuntimeError: boom" in error["message"]
+
+
+def test_a_wait_off_a_terminal_is_one_line_with_what_where_and_the_limit(
+    captured: io.StringIO,
+) -> None:
+    with ui.waiting("the identity service", "https://alice:s3cr3t@keystone.example/v3", 60):
+        pass
+    with ui.waiting(f"cloud {HOSTILE!r}: flavors", limit=2.5):
+        pass
+    assert captured.getvalue().splitlines() == [
+        "waiting for the identity service at https://alice:***@keystone.example/v3 (up to 60 s)",
+        f"waiting for cloud {HOSTILE!r}: flavors (up to 2.5 s)",
+    ]
+
+
+def test_tables_fit_when_each_cell_gets_a_few_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    for width, fits in ((20, False), (63, False), (64, True), (200, True)):
+        monkeypatch.setattr(ui, "console", Console(width=width))
+        assert ui.fits(7) is fits
