@@ -161,6 +161,9 @@ class FaultConfig:
         for name in ("slow_seconds", "outage_seconds", "retry_after"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        triggered = self.outage_at_request is not None or self.outage_at_seconds is not None
+        if triggered and not self.outage_seconds:
+            raise ConfigError("an outage trigger needs outage_seconds (how long the cloud is gone)")
         if self.methods is not None:
             object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
 
@@ -446,7 +449,6 @@ class Upstream:
 class _Listener:
     upstream: Upstream
     sock: socket.socket | None = None
-    thread: threading.Thread | None = None
     port: int = 0
 
 
@@ -457,6 +459,7 @@ class _Stats:
     upstream_errors: int = 0
     outages: int = 0
     outage_connections: int = 0
+    recorded: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     by_service: dict[str, Counter[str]] = field(default_factory=dict)
 
@@ -497,6 +500,7 @@ class FaultProxy:
         self._admin: ThreadingHTTPServer | None = None
         self._listeners: dict[str, _Listener] = {}
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
         self._stats = _Stats()
         self._counters: Counter[tuple[str, str]] = Counter()
         self._seq = 0
@@ -511,7 +515,6 @@ class FaultProxy:
         self._trigger_timer: threading.Timer | None = None
         self._connections: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
-        self._started = 0.0
         self._log_owned = isinstance(log, str | Path)
         self._log: IO[str] | None = (
             open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -537,7 +540,6 @@ class FaultProxy:
             )
             if self._admin_wanted is not None:
                 self._start_admin(self._admin_wanted)
-            self._started = time.monotonic()
             if self.config.outage_at_seconds is not None:
                 self._trigger_timer = threading.Timer(
                     self.config.outage_at_seconds, lambda: self.outage(self.config.outage_seconds)
@@ -652,9 +654,19 @@ class FaultProxy:
             }
 
     def records(self, event: str | None = "request") -> list[dict[str, Any]]:
-        """The log's records kept in memory (of one event type; None: all)."""
+        """The log's records kept in memory (of one event type; None: all).
+
+        A request's record is written when the proxy is done with it - after the client got
+        its answer (or its reset): use `wait_for_requests` before looking at the last one."""
         with self._lock:
             return [r for r in self._records if event is None or r["event"] == event]
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until `count` requests are recorded; their records (TimeoutError if not)."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: self._stats.recorded >= count, timeout):
+                raise TimeoutError(f"{self._stats.recorded} of {count} requests recorded")
+        return self.records()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -678,7 +690,7 @@ class FaultProxy:
         sock.listen(128)
         listener.sock = sock
         listener.port = sock.getsockname()[1]
-        listener.thread = self._spawn(self._accept_loop, listener, sock)
+        self._spawn(self._accept_loop, listener, sock)
 
     def _close_listener(self, listener: _Listener) -> None:
         sock, listener.sock = listener.sock, None
@@ -702,11 +714,11 @@ class FaultProxy:
                 if time.monotonic() < self._outage_until:
                     return  # extended meanwhile: the newer timer ends it
                 self._outage_until = 0.0
+            self._event("outage", state="end")
             for listener in self._listeners.values():
                 if listener.sock is None:
                     self._reopen(listener)
             self._outage_over.set()
-            self._event("outage", state="end")
 
     def _reopen(self, listener: _Listener) -> None:
         # the port was ours a moment ago; another socket may hold it briefly (never on the
@@ -798,15 +810,15 @@ class FaultProxy:
         }
         fault = "outage" if self.in_outage else decide(config, service, method, request.target, n)
         record["fault"] = fault
+        if fault is not None:  # counted before the client can notice it
+            with self._lock:
+                self._stats.faults[fault] += 1
+                self._stats.by_service[service]["faults"] += 1
+                if fault == "outage":
+                    self._stats.outage_connections += 1
         try:
             return self._serve(upstream, conn, rfile, request, fault, config, record)
         finally:
-            with self._lock:
-                if fault is not None:
-                    self._stats.faults[fault] += 1
-                    self._stats.by_service[service]["faults"] += 1
-                    if fault == "outage":
-                        self._stats.outage_connections += 1
             record["seconds"] = round(time.monotonic() - began, 4)
             self._event("request", **record)
 
@@ -1067,7 +1079,7 @@ class FaultProxy:
         self._admin = ThreadingHTTPServer((self.listen_host, port), Control)
         self._admin.daemon_threads = True
         self.admin_port = self._admin.server_address[1]
-        self._spawn(self._admin.serve_forever)
+        self._spawn(self._admin.serve_forever, 0.05)  # quick to shut down
 
     # ---- log
 
@@ -1081,6 +1093,9 @@ class FaultProxy:
         line = json.dumps(record, separators=(",", ":"))
         with self._lock:
             self._records.append(record)
+            if event == "request":
+                self._stats.recorded += 1
+                self._recorded.notify_all()
             if self._log is not None:
                 self._log.write(line + "\n")
                 self._log.flush()
