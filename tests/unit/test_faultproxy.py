@@ -11,6 +11,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -429,6 +430,19 @@ def test_bodies_status_codes_and_headers_are_forwarded(
     statuses = [(r["method"], r["status"], r["fault"]) for r in proxy.wait_for_requests(10)]
     assert ("GET", 404, None) in statuses and ("DELETE", 204, None) in statuses
     assert proxy.counts()["faults_total"] == 0
+
+
+def test_a_service_that_is_down_is_a_502_counted_apart_from_faults(tmp_path: Path) -> None:
+    """Real trouble behind the proxy is never mistaken for an injected fault."""
+    with socket.socket() as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]  # nothing listens there once it is closed
+    with FaultProxy({"compute": f"127.0.0.1:{port}"}) as proxy:
+        answer = requests.get(proxy.url("compute") + "/servers", timeout=5)
+        assert answer.status_code == 502
+        record = proxy.wait_for_requests(1)[0]
+        assert record["fault"] is None and "ConnectionRefusedError" in record["upstream_error"]
+        assert proxy.counts()["upstream_errors"] == 1 and proxy.counts()["faults_total"] == 0
 
 
 # --------------------------------------------------------------------------- fault kinds
