@@ -197,7 +197,9 @@ def _split(value: Any) -> list[str]:
 
 
 def _names(value: Any) -> frozenset[str] | None:
-    return None if value is None else frozenset(_split(value))
+    """Services or methods; None (also "" and "all") means all."""
+    names = _split(value)
+    return None if not names or names == ["all"] else frozenset(names)
 
 
 def _flag(value: Any) -> bool:
@@ -339,9 +341,9 @@ class Request:
 
     @property
     def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
         if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
+            return False  # HTTP/1.0 keep-alive is not worth the trouble: no client here uses it
+        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
         return "close" not in tokens
 
     @property
@@ -418,7 +420,7 @@ def error_document(service: str, code: int, message: str) -> tuple[str, bytes]:
     body = template.format(
         code=code,
         title=reason,
-        message=message.replace('"', "'"),
+        message=json.dumps(message)[1:-1],  # escaped for the JSON around it
         nova_key=NOVA_KEYS.get(code, "computeFault"),
     )
     return "application/json", body.encode()
