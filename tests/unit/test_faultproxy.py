@@ -346,6 +346,18 @@ def test_token_catalog_discovery_and_location_point_at_the_proxy(
     assert not proxy.records("unproxied")
 
 
+def test_a_catalog_endpoint_without_listener_is_named(
+    fakes: dict[str, FakeService], start: Callable[..., FaultProxy]
+) -> None:
+    proxy = start()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        stray = f"http://127.0.0.1:{other.getsockname()[1]}"
+    fakes["identity"].catalog.append(_entry("object-store", stray + "/v1"))
+    requests.post(proxy.url("identity") + "/v3/auth/tokens", json={}, timeout=5)
+    assert [r["url"] for r in proxy.records("unproxied")] == [stray]
+
+
 def test_openstacksdk_through_a_rewritten_clouds_yaml_never_bypasses_the_proxy(
     fakes: dict[str, FakeService],
     start: Callable[..., FaultProxy],
@@ -456,6 +468,7 @@ def test_a_service_that_is_down_is_a_502_counted_apart_from_faults(tmp_path: Pat
         ("503", 503, None, "text/html"),
         ("503-retry-after", 503, "7", "text/html"),
         ("500-retry-after", 500, "7", "application/json"),
+        ("429-retry-after", 429, "7", "application/json"),
     ],
 )
 def test_status_faults_answer_without_reaching_the_service(
@@ -473,7 +486,8 @@ def test_status_faults_answer_without_reaching_the_service(
     assert answer.headers["Content-Type"] == content_type
     assert fakes["compute"].seen == []  # never forwarded
     if content_type == "application/json":
-        assert answer.json()["computeFault"]["code"] == status  # nova's own error format
+        key = {500: "computeFault", 429: "overLimit"}[status]
+        assert answer.json()[key]["code"] == status  # nova's own error format
     assert proxy.counts()["faults"] == {kind: 1}
     assert proxy.wait_for_requests(1)[0] | {"time": None, "seconds": None} == {
         "time": None,
@@ -625,6 +639,15 @@ def test_outage_that_resets_or_hangs(
     assert requests.get(compute, timeout=5).ok
     assert fakes["compute"].paths() == ["/things"]  # nothing reached it during the outage
     assert proxy.counts()["faults"]["outage"] >= 1
+
+
+def test_outage_some_seconds_after_start(
+    fakes: dict[str, FakeService], start: Callable[..., FaultProxy]
+) -> None:
+    proxy = start(FaultConfig(outage_at_seconds=0.05, outage_seconds=0.2))
+    wait_until(lambda: [r["state"] for r in proxy.records("outage")] == ["begin", "end"])
+    wait_until(lambda: not proxy.in_outage)
+    assert requests.get(proxy.url("compute") + "/things", timeout=5).ok
 
 
 def test_outage_at_a_request_number(
