@@ -35,6 +35,7 @@ resource "openstack_compute_instance_v2" "manager" {
     manager_public_ip           = openstack_networking_floatingip_v2.manager.address
     number_of_nodes             = var.number_of_nodes
     tempest                     = var.tempest
+    ara                         = var.ara
     external_api                = var.external_api
     apt_proxy                   = var.apt_proxy
     apt_mirror                  = var.apt_mirror

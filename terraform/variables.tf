@@ -279,6 +279,12 @@ variable "tempest" {
   default     = false
 }
 
+variable "ara" {
+  description = "ARA in /opt/manager-vars.sh: false disables the ARA service on the manager (the reference's scripts/deploy-manager.sh)."
+  type        = bool
+  default     = true
+}
+
 variable "external_api" {
   description = "EXTERNAL_API in /opt/manager-vars.sh: the reference's external-API customisation (public API through the floating IP)."
   type        = bool
