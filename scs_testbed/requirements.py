@@ -7,6 +7,7 @@ The security groups and rules are counted from the same data file Terraform read
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -55,10 +56,21 @@ def security_data() -> dict[str, Any]:
     return dict(json.loads((module_dir() / "security_groups.json").read_text(encoding="utf-8")))
 
 
-def count_security(allowed_ssh_cidrs: int) -> tuple[int, int]:
+def security_groups(switches: Mapping[str, Any]) -> dict[str, Any]:
+    """The groups the module creates: one with `when` only while that variable is true."""
+    return {
+        name: group
+        for name, group in security_data()["groups"].items()
+        if "when" not in group or bool(switches.get(group["when"]))
+    }
+
+
+def count_security(
+    allowed_ssh_cidrs: int, switches: Mapping[str, Any] | None = None
+) -> tuple[int, int]:
     """(groups, rules) that the module creates, default egress rules included."""
     per_remote = {"ssh": allowed_ssh_cidrs, "management": 1, "any": 1}
-    groups = security_data()["groups"]
+    groups = security_groups(switches or {})
     rules = sum(per_remote[rule["remote"]] for g in groups.values() for rule in g["rules"])
     return len(groups), rules + DEFAULT_EGRESS_RULES * len(groups)
 
@@ -77,7 +89,7 @@ def compute_requirements(
     manager_bfv = bool(values.get("manager_boot_from_volume"))
     node_bfv = bool(values.get("node_boot_from_volume"))
     boot_volumes = (1 if manager_bfv else 0) + (nodes if node_bfv else 0)
-    groups, rules = count_security(len(values.get("allowed_ssh_cidrs") or []))
+    groups, rules = count_security(len(values.get("allowed_ssh_cidrs") or []), values)
     return Requirements(
         instances=1 + nodes,
         cores=manager.vcpus + nodes * node.vcpus,

@@ -10,13 +10,19 @@ locals {
 
   # Security groups and rules come from one data file that scs-testbed's preflight reads too.
   security = jsondecode(file("${path.module}/security_groups.json"))
+  # A group with "when" exists only while that variable is true (the external API ports).
+  switches = { external_api = var.external_api }
+  groups = {
+    for name, group in local.security.groups : name => group
+    if try(local.switches[group.when], true)
+  }
   remote_cidrs = {
     ssh        = var.allowed_ssh_cidrs
     management = [var.management_cidr]
     any        = ["0.0.0.0/0"]
   }
   security_rules = merge([
-    for group_name, group in local.security.groups : merge([
+    for group_name, group in local.groups : merge([
       for index, rule in group.rules : {
         for cidr in local.remote_cidrs[rule.remote] :
         "${group_name}/${index}/${cidr}" => {
@@ -31,8 +37,8 @@ locals {
     ]...)
   ]...)
   groups_of = {
-    manager = [for name, group in local.security.groups : name if contains(group.applies_to, "manager")]
-    node    = [for name, group in local.security.groups : name if contains(group.applies_to, "node")]
+    manager = [for name, group in local.groups : name if contains(group.applies_to, "manager")]
+    node    = [for name, group in local.groups : name if contains(group.applies_to, "node")]
   }
 
   # Data volumes (Ceph OSDs) as in the reference (terraform-base testbed-default/customisations/

@@ -1,5 +1,5 @@
 resource "openstack_networking_secgroup_v2" "group" {
-  for_each = local.security.groups
+  for_each = local.groups
 
   name        = "${var.prefix}-${each.key}"
   description = each.value.description

@@ -123,10 +123,11 @@ run "plan" {
 """
 
 
-def expected_rule_count(allowed_ssh_cidrs: int = 1) -> int:
+def expected_rule_count(allowed_ssh_cidrs: int = 1, **switches: bool) -> int:
     data = json.loads((tiers.REPO / "terraform" / "security_groups.json").read_text())
     per_remote = {"ssh": allowed_ssh_cidrs, "management": 1, "any": 1}
-    return sum(per_remote[r["remote"]] for g in data["groups"].values() for r in g["rules"])
+    groups = [g for g in data["groups"].values() if switches.get(g.get("when"), "when" not in g)]
+    return sum(per_remote[r["remote"]] for g in groups for r in g["rules"])
 
 
 @pytest.fixture(scope="module")

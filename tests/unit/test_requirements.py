@@ -43,12 +43,35 @@ def test_boot_volumes_and_local_disks() -> None:
 
 def test_security_counts_follow_the_data_file() -> None:
     data = json.loads((module_dir() / "security_groups.json").read_text())
-    rules = sum(len(g["rules"]) for g in data["groups"].values())
+    always = {n: g for n, g in data["groups"].items() if "when" not in g}
+    rules = sum(len(g["rules"]) for g in always.values())
     groups, counted = count_security(allowed_ssh_cidrs=1)
-    assert groups == len(data["groups"])
+    assert groups == len(always)
     assert counted == rules + 2 * groups
-    ssh_rules = sum(r["remote"] == "ssh" for g in data["groups"].values() for r in g["rules"])
+    ssh_rules = sum(r["remote"] == "ssh" for g in always.values() for r in g["rules"])
     assert count_security(3)[1] == counted + 2 * ssh_rules
+
+
+def test_external_api_adds_its_group_and_rules() -> None:
+    """The reference's external_api customisation: 16 API ports on the manager."""
+    data = json.loads((module_dir() / "security_groups.json").read_text())
+    api = data["groups"]["api"]
+    assert api["when"] == "external_api" and api["applies_to"] == ["manager"]
+    ports = sorted(r["port"] for r in api["rules"])
+    # osism/terraform-base a4e86b2a testbed-default/customisations/external_api_custom.tf
+    assert ports == [80, 443, 5000, 5050, 6080, 6385, 6780, 8774, 8776, 8780] + [
+        9001,
+        9292,
+        9311,
+        9511,
+        9696,
+        9876,
+    ]
+    groups, rules = count_security(1)
+    assert count_security(1, {"external_api": True}) == (groups + 1, rules + 16 + 2)
+    on = compute_requirements(values("local", "external_api=true"), MANAGER, NODE)
+    off = compute_requirements(values("local"), MANAGER, NODE)
+    assert on.security_group_rules == off.security_group_rules + 18
 
 
 def test_shortfall_message_reads_like_a_sentence() -> None:
