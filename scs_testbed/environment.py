@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scs_testbed.errors import InputError
+from scs_testbed.reference_conventions import HANDLED, Reading, read_conventions
 from scs_testbed.resources import builtin_env_dir, module_dir
 
 ENV_DIR_VARIABLE = "SCS_TESTBED_ENV_DIR"
@@ -51,11 +52,14 @@ class ModuleVariable:
         return self.default is _NO_DEFAULT
 
 
+DERIVED = ("reference", "name")  # sources of values the reference's conventions give
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a merged value came from."""
 
-    kind: str  # "default" | "file" | "override"
+    kind: str  # "default" | "file" | "override" | "reference" | "name" (reference_conventions)
     where: str
 
     def __str__(self) -> str:
@@ -74,6 +78,7 @@ class Environment:
     file_values: dict[str, Any] = field(default_factory=dict)
     file_lines: dict[str, int] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    reference: Reading = field(default_factory=Reading)  # the reference's conventions
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
@@ -86,9 +91,19 @@ class Environment:
         """`file:line` of a key set in the environment file, else its source."""
         if key in self.overrides:
             return f"-o {key}"
+        if key in self.sources and self.sources[key].kind in DERIVED:
+            return str(self.sources[key])
         if key in self.file_lines:
             return f"{self.location}:{self.file_lines[key]}"
         return str(self.sources.get(key, Source("default", "module default")))
+
+    def judge_values(self) -> dict[str, tuple[Any, str]]:
+        """Values Terraform must see besides the file's own: derived ones and -o."""
+        return {
+            key: (self.values[key], self.where(key))
+            for key, source in self.sources.items()
+            if source.kind in (*DERIVED, "override")
+        }
 
     def header(self) -> list[str]:
         """The comment lines at the top of the file (provider notes)."""
@@ -682,9 +697,16 @@ def load_environment(
     declared = module_variables()
     file_values, file_lines = parse_tfvars(path)
     where = display_path(path)
-    problems = []
+    env_name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem
+    # The reference's header comments and variables in our terms (reference_conventions.py)
+    file_text = read_environment_file(path)
+    reading = read_conventions(env_name, where, file_text, file_values, file_lines)
+    parsed_overrides = dict(parse_override(text, declared) for text in overrides)
+    problems = list(reading.problems)
     for key, value in file_values.items():
         line = file_lines.get(key, "?")
+        if key in HANDLED:
+            continue
         if key not in declared:
             problems.append(f"{where}:{line}: {_undeclared_message(key, declared)}")
             continue
@@ -692,12 +714,18 @@ def load_environment(
         if problem:
             problems.append(f"{where}:{line}: {key}: {problem}")
     if problems:
-        raise InputError(
+        judge = {
+            k: (d.value, d.where)
+            for k, d in {**reading.defaults, **reading.settings}.items()
+            if k in declared
+        }
+        judge.update((k, (v, f"-o {k}")) for k, v in parsed_overrides.items())
+        raise EnvironmentProblems(
             f"environment {name!r} is not valid ({len(problems)} problem(s))",
-            details=problems,
+            details=sorted(problems, key=_problem_line),
             hint=f"fix {where}; the module's variables are listed by `scs-testbed env show {name}`",
+            judge_values=judge,
         )
-    parsed_overrides = dict(parse_override(text, declared) for text in overrides)
 
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
@@ -705,14 +733,19 @@ def load_environment(
         if not variable.required:
             values[key] = variable.default
             sources[key] = Source("default", "module default")
+    for key, derived in reading.defaults.items():  # below the file: what it leaves unset
+        values[key], sources[key] = derived.value, Source(derived.kind, derived.where)
     for key, value in file_values.items():
-        values[key] = convert(declared[key].type, value)
-        sources[key] = Source("file", f"{where}:{file_lines.get(key, '?')}")
+        if key in declared:
+            values[key] = convert(declared[key].type, value)
+            sources[key] = Source("file", f"{where}:{file_lines.get(key, '?')}")
+    for key, derived in reading.settings.items():  # above the file: its header comments
+        values[key], sources[key] = derived.value, Source(derived.kind, derived.where)
     for key, value in parsed_overrides.items():
         values[key] = value
         sources[key] = Source("override", f"-o {key}")
     return Environment(
-        name=path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem,
+        name=env_name,
         path=path,
         builtin=builtin,
         values=values,
@@ -720,7 +753,29 @@ def load_environment(
         file_values=file_values,
         file_lines=file_lines,
         overrides=parsed_overrides,
+        reference=reading,
     )
+
+
+class EnvironmentProblems(InputError):
+    """Problems in an environment file; `judge_values` are the values Terraform needs besides
+    the file's own (derived ones and -o, each with where it comes from) to judge the rest."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[str],
+        hint: str,
+        judge_values: dict[str, tuple[Any, str]],
+    ):
+        super().__init__(message, hint=hint, details=details)
+        self.judge_values = judge_values
+
+
+def _problem_line(problem: str) -> int:
+    match = re.match(r"[^:]*:(\d+): ", problem)
+    return int(match.group(1)) if match else 0
 
 
 def missing_required(env: Environment) -> list[str]:

@@ -22,6 +22,7 @@ from scs_testbed.environment import (
     Catalog,
     Environment,
     EnvironmentFileError,
+    EnvironmentProblems,
     TfvarsSyntaxError,
     display_path,
     load_environment,
@@ -46,6 +47,7 @@ class ValidationResult:
     location: str
     problems: list[str] = field(default_factory=list)
     judged_by_terraform: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,11 +55,11 @@ class ValidationResult:
 
 
 def _describe_diagnostic(
-    diag: Diagnostic, path: Path, location: str, overrides_file: Path | None
+    diag: Diagnostic, path: Path, location: str, extra_file: Path | None, labels: dict[str, str]
 ) -> str:
-    if diag.filename and overrides_file and Path(diag.filename) == overrides_file:
+    if diag.filename and extra_file and Path(diag.filename) == extra_file:
         key = (diag.code or "").split("=")[0].strip().strip('"')
-        where = f"-o {key}" if key else "-o"
+        where = labels.get(key, f"-o {key}") if key else "-o"
     elif diag.filename and Path(diag.filename).resolve() == path.resolve():
         where = f"{location}:{diag.line}" if diag.line else location
     else:
@@ -86,31 +88,40 @@ def _hcl_literal(value: object) -> str:
 
 
 def judge_with_terraform(
-    path: Path, location: str, overrides: dict[str, object], terraform: str, scratch: Path
+    path: Path,
+    location: str,
+    extra: dict[str, tuple[object, str]],
+    terraform: str,
+    scratch: Path,
 ) -> list[str]:
-    """Problems Terraform finds in a variables file (types, required values, validation)."""
+    """Problems Terraform finds in a variables file (types, required values, validation).
+
+    `extra` holds the values Terraform must see besides the file's own, each with where it
+    comes from: those the reference's conventions give (they may replace the file's) and -o.
+    """
     argv = [terraform, f"-chdir={scratch}", "plan", "-input=false", "-lock=false", "-json"]
     argv.append(f"-var-file={path.resolve()}")
-    overrides_file = None
-    if overrides:
+    extra_file = None
+    if extra:
         handle, name = tempfile.mkstemp(suffix=".tfvars", dir=scratch)
-        overrides_file = Path(name)
+        extra_file = Path(name)
         with open(handle, "w", encoding="utf-8") as out:
-            for key, value in overrides.items():
+            for key, (value, _) in extra.items():
                 out.write(f"{key} = {_hcl_literal(value)}\n")
-        argv.append(f"-var-file={overrides_file}")
+        argv.append(f"-var-file={extra_file}")
+    labels = {key: label for key, (_, label) in extra.items()}
     try:
         done = runner.run(argv, env=_JUDGE_ENVIRONMENT, timeout=120)
     finally:
-        if overrides_file:
-            overrides_file.unlink(missing_ok=True)
+        if extra_file:
+            extra_file.unlink(missing_ok=True)
     problems = []
     for event in parse_events(done.stdout):
         if event.get("type") != "diagnostic":
             continue
         diag = Diagnostic.from_event(event)
         if diag.severity == "error":
-            problems.append(_describe_diagnostic(diag, path, location, overrides_file))
+            problems.append(_describe_diagnostic(diag, path, location, extra_file, labels))
     if done.returncode != 0 and not problems:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         problems.append(f"{location}: Terraform failed: {' '.join(tail)}")
@@ -138,16 +149,20 @@ def validate_one(
     overrides = list(overrides)
     structural: list[str] = []
     syntax_error = False
-    parsed_overrides: dict[str, object] = {}
+    extra: dict[str, tuple[object, str]] = {}
     try:
         env = load_environment(name, catalog, overrides)
-        parsed_overrides = dict(env.overrides)
+        extra = env.judge_values()
+        result.warnings = list(env.reference.warnings)
     except EnvironmentFileError as error:
         # Not a text file Terraform could read (a FIFO would even block it): nothing to judge.
         result.problems = [error.message]
         return result
     except TfvarsSyntaxError as error:
         structural, syntax_error = [error.message], True
+    except EnvironmentProblems as error:
+        # The file's problems; derived values and -o still go to Terraform with the file.
+        structural, extra = error.details, error.judge_values
     except InputError as error:
         structural = error.details or [error.message]
     if not (terraform and scratch):
@@ -158,7 +173,7 @@ def validate_one(
     if structural and any(p.startswith("-o ") for p in structural):
         result.problems = structural  # an unusable -o: nothing sensible to hand to Terraform
         return result
-    judged = judge_with_terraform(path, result.location, parsed_overrides, terraform, scratch)
+    judged = judge_with_terraform(path, result.location, extra, terraform, scratch)
     result.judged_by_terraform = True
     if syntax_error and judged:
         structural = []  # Terraform's own syntax message points at the right line
@@ -199,7 +214,9 @@ def ensure_valid(env: Environment, terraform: str | None) -> None:
         return
     scratch = _prepare_scratch()
     try:
-        problems = judge_with_terraform(env.path, env.location, env.overrides, terraform, scratch)
+        problems = judge_with_terraform(
+            env.path, env.location, env.judge_values(), terraform, scratch
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if problems:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from scs_testbed.cli.options import (
     environment_completion,
 )
 from scs_testbed.errors import InputError
+
+if TYPE_CHECKING:
+    from scs_testbed.environment import Environment
 
 env_app = typer.Typer(help="Show and validate environments.", no_args_is_help=True)
 EnvName = Annotated[
@@ -108,11 +111,14 @@ def show(
                     key: {"value": value, "source": env.sources[key].kind, "where": env.where(key)}
                     for key, value in env.values.items()
                 },
+                "reference": env.reference.as_dict(),
             }
         )
         return
     for line in env.header():
-        ui.info(f"# {line}", style="dim")
+        if not line.startswith(("override:", "customisation:")):  # those: in the table below
+            ui.info(f"# {line}", style="dim")
+    _show_reference(env)
     ui.show(
         ui.table(
             f"environment {env.name} ({env.location})",
@@ -163,6 +169,8 @@ def validate(
         for result in results:
             if result.ok:
                 ui.success(f"{result.name} ({result.location})")
+                for warning in result.warnings:
+                    ui.warn(warning)
             else:
                 ui.failure(f"{result.name} ({result.location})")
                 for problem in result.problems:
@@ -171,6 +179,26 @@ def validate(
         ui.info(f"{len(results) - bad} valid, {bad} invalid in {elapsed:.2f} s")
     if any(not r.ok for r in results):
         raise typer.Exit(2)
+
+
+def _show_reference(env: Environment) -> None:
+    """What the reference's conventions of the file mean here (reference_conventions.py)."""
+    from scs_testbed import ui
+
+    reading = env.reference
+    at = env.location
+    rows = [
+        (f"{at}:{d.line}", str(d), d.variant.meaning if d.variant else "?")
+        for d in reading.directives
+    ]
+    rows += [
+        (f"{at}:{t.line}", f"{key} = {_hcl(t.value)}", t.meaning)
+        for key, t in reading.translated.items()
+    ]
+    if rows:
+        ui.show(ui.table("reference conventions (osism/testbed)", ["line", "says", "here"], rows))
+    for warning in reading.warnings:
+        ui.warn(warning)
 
 
 def _hcl(value: object) -> str:
