@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from scs_testbed.environment import Environment
+from scs_testbed.environment import Catalog, Environment, load_environment
+from scs_testbed.errors import InputError
+
+BUILTIN_PREFIX = "builtin:"  # names the built-in even where a file of the user shadows it
 
 _ABSENT = object()  # a required variable neither file sets has no value at all
 
@@ -51,3 +55,18 @@ def diff_environments(a: Environment, b: Environment) -> list[Difference]:
             )
         )
     return found
+
+
+def load_side(spec: str, catalog: Catalog, overrides: Iterable[str] = ()) -> Environment:
+    """One side of a diff: an environment name, a path to a .tfvars file (such as one of the
+    reference's files), or `builtin:NAME` for the built-in even when the user's shadows it."""
+    if not spec.startswith(BUILTIN_PREFIX):
+        return load_environment(spec, catalog, overrides)
+    name = spec[len(BUILTIN_PREFIX) :]
+    builtins = Catalog(None, catalog.builtin_dir)
+    if name not in builtins.names():
+        raise InputError(
+            f"{spec}: there is no built-in environment {name!r}",
+            details=[f"built-in environments: {', '.join(builtins.names())}"],
+        )
+    return load_environment(name, builtins, overrides)

@@ -52,10 +52,18 @@ def doctor(
 
 def env_diff(
     a: Annotated[
-        str, typer.Argument(help="First environment.", autocompletion=environment_completion)
+        str,
+        typer.Argument(
+            help="First environment: a name, a path to a .tfvars file (e.g. one of the "
+            "reference's), or builtin:NAME for the built-in one.",
+            autocompletion=environment_completion,
+        ),
     ],
     b: Annotated[
-        str, typer.Argument(help="Second environment.", autocompletion=environment_completion)
+        str,
+        typer.Argument(
+            help="Second environment (as the first).", autocompletion=environment_completion
+        ),
     ],
     override_a: Annotated[
         list[str] | None,
@@ -71,12 +79,12 @@ def env_diff(
     """Show the merged variables that differ between two environments, with their sources."""
     from scs_testbed import ui
     from scs_testbed.cli.envs import _hcl
-    from scs_testbed.environment import Catalog, load_environment
-    from scs_testbed.environment_diff import diff_environments
+    from scs_testbed.environment import Catalog
+    from scs_testbed.environment_diff import diff_environments, load_side
 
     catalog = Catalog.locate(env_dir)
-    env_a = load_environment(a, catalog, override_a or [])
-    env_b = load_environment(b, catalog, override_b or [])
+    env_a = load_side(a, catalog, override_a or [])
+    env_b = load_side(b, catalog, override_b or [])
     label_a, label_b = (a, b) if a != b else (f"{a} (A)", f"{b} (B)")
     differences = diff_environments(env_a, env_b)
     if as_json:
