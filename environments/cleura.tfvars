@@ -4,7 +4,7 @@
 # Quirks:
 #   - External network "ext-net"; image names carry the release name.
 #   - Flavors with local disks (8C-32GB-150GB / 4C-8GB-50GB): boot from image.
-#   - No availability zone hints on network and router (reference overrides); AZ nova for servers and volumes.
+#   - AZ nova for servers and volumes, and as hint on network and router (reference overrides).
 #   - The manager flavor has 8 GB: the minimum; 8 GB managers were seen overloaded.
 cloud_provider            = "cleura"
 flavor_manager            = "4C-8GB-50GB"
@@ -14,5 +14,5 @@ image_node                = "Ubuntu 24.04 Noble Numbat x86_64"
 public                    = "ext-net"
 availability_zone         = "nova"
 volume_availability_zone  = "nova"
-network_availability_zone = null
+network_availability_zone = "nova"
 volume_size_storage       = 10

@@ -1,6 +1,7 @@
 # Provider: gx-scs (the SCS project's own test cloud, operated by plusserver)
-# Tested: not yet run with scs-testbed. The external network name is an assumption: check
-# `openstack network list --external` and set `public` in your own copy if it differs.
+# Values as published by the reference: osism/testbed terraform/environments/gx-scs.tfvars @ a8a90ccb (2026-07-24),
+# external network "ext01" included.
+# Tested: not yet run with scs-testbed.
 # Quirks:
 #   - SCS standard flavors and image names.
 cloud_provider            = "gx-scs"

@@ -1,6 +1,6 @@
 # Provider: OVHcloud Public Cloud
-# Tested: flavor and network names as published by the SCS/OSISM testbed (2020); not yet run
-# with scs-testbed. Check the image name: the published one was "Ubuntu 18.04".
+# Values as published by the reference: osism/testbed terraform/environments/ovh.tfvars @ a8a90ccb (2026-07-24).
+# Tested: not yet run with scs-testbed.
 # Quirks:
 #   - Private networks need vRack enabled on the project.
 #   - Network creation fails transiently with "Can not get vracks for tenant ... from DB!";
@@ -16,3 +16,4 @@ availability_zone         = "nova"
 volume_availability_zone  = "nova"
 network_availability_zone = null
 port_security_enabled     = null
+volume_size_storage       = 10
