@@ -321,8 +321,8 @@ def _unknown_message(directive: Directive, where: str) -> str:
     else:
         guess = difflib.get_close_matches(name, _known(kind), n=1, cutoff=0.6)
         if guess:
-            message += f"; did you mean # {kind}:{guess[0]}?"
-    return message + f"; known {kind}s: {', '.join(_known(kind))}"
+            message += f"; did you mean # {kind}:{guess[0]}"
+    return message + f". Known {kind}s: {', '.join(_known(kind))}"
 
 
 def _normal(value: Any) -> Any:
@@ -444,7 +444,7 @@ def _read_reference_variables(
     for key, value in file_values.items():
         at = f"{where}:{file_lines.get(key, '?')}"
         if key == "is_zuul":
-            _read_is_zuul(reading, at, value, file_lines.get(key, 0))
+            _read_is_zuul(reading, at, value, file_lines.get(key, 0), file_values)
         elif key == "ceph_stack":
             if value != "ceph-ansible":
                 reading.problems.append(
@@ -481,20 +481,23 @@ def _read_reference_variables(
             )
 
 
-def _read_is_zuul(reading: Reading, at: str, value: Any, line: int) -> None:
+def _read_is_zuul(
+    reading: Reading, at: str, value: Any, line: int, file_values: Mapping[str, Any]
+) -> None:
     # osism/testbed scripts/deploy-manager.sh:63 disables ARA when IS_ZUUL is true or ARA is
     # false; that script runs here too (bootstrap step deploy-manager). The other use of
     # IS_ZUUL (ansible/manager-part-3.yml:52-56, ARA's database on tmpfs) is part of a
     # playbook our bootstrap does not run. IS_ZUUL itself stays false: this is not Zuul.
-    if _normal(value) not in (True, False):
+    if not isinstance(_normal(value), bool):
         reading.problems.append(f"{at}: is_zuul: a bool (true or false) is required")
         return
     if _normal(value):
+        if _normal(file_values.get("ara")) is not False:  # else its own line is the source
+            reading.settings["ara"] = Derived(
+                False, f"{at} (is_zuul = true: {TESTBED} scripts/deploy-manager.sh:63)"
+            )
         meaning = (
             "reference CI switch (Zuul): turns ARA off as there (ara = false); nothing else here"
-        )
-        reading.settings["ara"] = Derived(
-            False, f"{at} (is_zuul = true: {TESTBED} scripts/deploy-manager.sh:63)"
         )
         reading.warnings.append(
             f"{at}: is_zuul = true is the reference's switch for its Zuul CI; here it only "

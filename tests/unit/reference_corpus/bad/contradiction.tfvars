@@ -1,0 +1,7 @@
+# customisation:access_floatingip
+# customisation:default
+# customisation:neutron_floatingip
+# override:manager_boot_from_image
+# override:nodes_boot_from_image
+flavor_node = "m8"
+manager_boot_from_volume = true

@@ -1,0 +1,6 @@
+# customisation:access_floatingip
+# customisation:default
+# customisation:neutron_floatingip
+# override:manager_boot_from_image
+# override:nodes_boot_from_image
+deploy_mode = "manager"
