@@ -25,8 +25,10 @@ from scs_testbed.environment import (
     EnvironmentProblems,
     TfvarsSyntaxError,
     display_path,
+    key_lines,
     load_environment,
     missing_required,
+    read_environment_file,
 )
 from scs_testbed.errors import InputError
 from scs_testbed.resources import module_dir
@@ -57,7 +59,11 @@ class ValidationResult:
 def _describe_diagnostic(
     diag: Diagnostic, path: Path, location: str, extra_file: Path | None, labels: dict[str, str]
 ) -> str:
-    if diag.filename and extra_file and Path(diag.filename) == extra_file:
+    declared = re.match(r'variable "(\w+)"', diag.code or "")
+    if diag.filename == "variables.tf" and declared:
+        # A validation rule: Terraform points at the declaration; say where the value came from.
+        where = labels.get(declared.group(1), location)
+    elif diag.filename and extra_file and Path(diag.filename) == extra_file:
         key = (diag.code or "").split("=")[0].strip().strip('"')
         where = labels.get(key, f"-o {key}") if key else "-o"
     elif diag.filename and Path(diag.filename).resolve() == path.resolve():
@@ -109,7 +115,8 @@ def judge_with_terraform(
             for key, (value, _) in extra.items():
                 out.write(f"{key} = {_hcl_literal(value)}\n")
         argv.append(f"-var-file={extra_file}")
-    labels = {key: label for key, (_, label) in extra.items()}
+    labels = {key: f"{location}:{line}" for key, line in _file_lines(path).items()}
+    labels.update((key, label) for key, (_, label) in extra.items())
     try:
         done = runner.run(argv, env=_JUDGE_ENVIRONMENT, timeout=120)
     finally:
@@ -126,6 +133,13 @@ def judge_with_terraform(
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         problems.append(f"{location}: Terraform failed: {' '.join(tail)}")
     return problems
+
+
+def _file_lines(path: Path) -> dict[str, int]:
+    try:
+        return key_lines(read_environment_file(path))
+    except InputError:
+        return {}
 
 
 def _prepare_scratch() -> Path:

@@ -59,13 +59,9 @@ def test_external_api_adds_its_group_and_rules() -> None:
     assert api["when"] == "external_api" and api["applies_to"] == ["manager"]
     ports = sorted(r["port"] for r in api["rules"])
     # osism/terraform-base a4e86b2a testbed-default/customisations/external_api_custom.tf
-    assert ports == [80, 443, 5000, 5050, 6080, 6385, 6780, 8774, 8776, 8780] + [
-        9001,
-        9292,
-        9311,
-        9511,
-        9696,
-        9876,
+    assert ports == [
+        *(80, 443, 5000, 5050, 6080, 6385, 6780, 8774),
+        *(8776, 8780, 9001, 9292, 9311, 9511, 9696, 9876),
     ]
     groups, rules = count_security(1)
     assert count_security(1, {"external_api": True}) == (groups + 1, rules + 16 + 2)
