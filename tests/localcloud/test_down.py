@@ -1,6 +1,10 @@
-"""`down` stops every process the cloud started; runs last (see conftest), then restarts it."""
+"""`down` stops every process the cloud started; runs last (see conftest), then restarts it
+for whoever comes next — unless the cloud is this run's own and is removed right after the
+tests (.ci/run sets SCS_TESTBED_TEST_CLOUD_DISPOSABLE=1): then a restart would be wasted."""
 
 from __future__ import annotations
+
+import os
 
 from scs_testbed import localcloud
 from scs_testbed.localcloud import procs
@@ -29,5 +33,7 @@ def test_down_leaves_no_process_behind(cloud: LocalCloud) -> None:
         again = cli("localcloud", "down")
         assert again.returncode == 0 and "nothing was running" in again.stderr
     finally:
-        start_cloud()  # leave the cloud running for whoever comes next
-    assert localcloud.is_running()
+        if os.environ.get("SCS_TESTBED_TEST_CLOUD_DISPOSABLE") != "1":
+            start_cloud()  # leave the cloud running for whoever comes next
+    if os.environ.get("SCS_TESTBED_TEST_CLOUD_DISPOSABLE") != "1":
+        assert localcloud.is_running()
