@@ -35,7 +35,7 @@ output "manager" {
     configuration_repository = "https://example.org/configuration.git"
     configuration_version = "main", manager_version = "latest", ceph_version = "reef"
     openstack_version = "2024.2", number_of_nodes = %(nodes)d, manager_public_ip = "203.0.113.7"
-    tempest = false, external_api = false, apt_proxy = "", apt_mirror = "%(mirror)s"
+    tempest = false, external_api = false, ara = true, apt_proxy = "", apt_mirror = "%(mirror)s"
     pypi_index_url = "", ansible_galaxy_server = "", collections_repository_base = "https://example.org/osism"
     container_registry_mirror = ""
     files = { for f in fileset(local.b, "{common,manager}/**") : f => file("${local.b}/${f}") }
