@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +117,35 @@ def resolve_target(env: Environment, name: str | None) -> Target:
     target = Target(name, Workspace.named(name), env, values)
     refuse_foreign_testbed(target)
     return target
+
+
+def load_target(
+    env: str,
+    name: str | None,
+    nodes: int | None = None,
+    overrides: Sequence[str] | None = None,
+    env_dir: Path | None = None,
+    terraform: str | None = None,
+    validate: bool = True,
+) -> Target:
+    """Load the environment (with `--nodes` and `-o`), validate it (Terraform as the judge when
+    there is one) and name the testbed."""
+    from scs_testbed.environment import Catalog, load_environment
+    from scs_testbed.validation import ensure_valid
+
+    given = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "number_of_nodes"]
+    if nodes is not None and given:
+        raise InputError(
+            f"both --nodes {nodes} and -o {given[0]} were given",
+            hint="set the number of nodes once: either --nodes N or -o number_of_nodes=N",
+        )
+    merged = list(overrides or [])
+    if nodes is not None:
+        merged.append(f"number_of_nodes={nodes}")
+    environment = load_environment(env, Catalog.locate(env_dir), merged)
+    if validate:
+        ensure_valid(environment, find_terraform(terraform, required=False))
+    return resolve_target(environment, name)
 
 
 def refuse_foreign_testbed(target: Target) -> None:

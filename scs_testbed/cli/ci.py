@@ -9,8 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scs_testbed import ui
-from scs_testbed.cli.lifecycle import EnvFilter, EnvOption, NameArgument, NameOption, Nodes
-from scs_testbed.cli.options import EnvDir, Json, Overrides, TerraformBinary, positive_seconds
+from scs_testbed.cli.options import (
+    EnvDir,
+    EnvFilter,
+    EnvOption,
+    Json,
+    NameArgument,
+    NameOption,
+    Nodes,
+    Overrides,
+    TerraformBinary,
+    positive_seconds,
+)
+from scs_testbed.cli.signals import interrupt_name
 
 if TYPE_CHECKING:
     from scs_testbed.ci import StepResult, Summary
@@ -88,7 +99,7 @@ def ci(
     destroy whatever happened (failures, timeouts, Ctrl-C, SIGTERM); exit code of the first
     failing step."""
     from scs_testbed import ci as core
-    from scs_testbed.cli.lifecycle import _target
+    from scs_testbed.testbed import load_target
     from scs_testbed.workspace import Workspace
 
     if destroy not in core.DESTROY_POLICIES:
@@ -100,7 +111,7 @@ def ci(
         )
     timeouts = core.parse_timeouts(timeout or [])
     skipped = core.check_skips(skip or [])
-    target = _target(env, name, nodes, override, env_dir, validate=False)
+    target = load_target(env, name, nodes, override, env_dir, validate=False)
     options = [f"--nodes={nodes}"] if nodes is not None else []
     options += [f"--override={o}" for o in override or []]
     options += [f"--env-dir={env_dir}"] if env_dir is not None else []
@@ -122,7 +133,7 @@ def ci(
         skip=skipped,
         reporter=_Reporter(),
         grace=stop_grace,
-        signal_name=_signal_name,
+        signal_name=interrupt_name,
     )
     ui.info(
         f"ci of testbed {target.name} (environment {env}, cloud {target.cloud}): {plan.output_dir}"
@@ -134,12 +145,6 @@ def ci(
     if as_json:
         ui.print_json(summary.as_dict())
     raise typer.Exit(summary.exit_code)
-
-
-def _signal_name() -> str:
-    from scs_testbed import cli
-
-    return "SIGTERM" if cli._terminated else "SIGINT"
 
 
 class _Reporter:
@@ -229,10 +234,10 @@ def leftovers(
     """Resources carrying this testbed's exact names (exit 4 while any remain); --delete
     removes them. Never touches anything else in the project."""
     from scs_testbed.ci import find_leftovers
-    from scs_testbed.cli.lifecycle import _target
     from scs_testbed.errors import TerraformError
+    from scs_testbed.testbed import load_target
 
-    target = _target(env, name, nodes, override, env_dir, validate=False)
+    target = load_target(env, name, nodes, override, env_dir, validate=False)
     remaining, removed = find_leftovers(target.cloud, target.prefix, delete=delete)
     if as_json:
         rows = [{"kind": f.kind, "name": f.name, "id": f.id} for f in remaining]

@@ -203,9 +203,10 @@ def remote_attach(
     terraform: TerraformBinary = None,
 ) -> None:
     """Use a testbed another machine deployed: status, ssh (with --key) and destroy work here."""
-    from scs_testbed import remote_state, ui
+    from scs_testbed import ui
+    from scs_testbed.attach import attach
 
-    meta = remote_state.attach(name, key, terraform)
+    meta = attach(name, key, terraform)
     ui.success(f"testbed {name} ({meta['environment']}, cloud {meta['cloud']}) attached")
     if meta.get("host_keys"):
         ui.info(f"host keys {meta['host_keys']}")

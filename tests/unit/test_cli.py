@@ -83,3 +83,28 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_command_module_runs_without_the_application() -> None:
+    """cli/__init__ hands out `app` and `main` on first use: importing a command module does not
+    run the application, which imports every command module (no loop through the package)."""
+    code = (
+        "import sys, scs_testbed.cli.options, scs_testbed.cli.signals; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('scs_testbed'))))"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=os.fspath(repo)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = done.stdout.split()
+    assert "scs_testbed.cli.application" not in loaded
+    assert "scs_testbed.cli.access" not in loaded
+
+    from scs_testbed.cli import app, application, main
+
+    assert (app, main) == (application.app, application.main)
