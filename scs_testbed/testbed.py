@@ -1,7 +1,9 @@
 """The lifecycle of one testbed: plan, deploy, status, destroy (the core; no printing).
 
-Progress is reported through a `Reporter` that the CLI supplies; errors are raised typed.
-Teardown on failure sits in `finally`, so Ctrl-C and crashes clean up too when asked.
+plan, deploy and destroy are steps as data (`PLAN`, `DEPLOY`, `DESTROY`) run by the one engine
+(`steps.Engine`), as `ci` runs its steps: undo and teardown sit in its `finally`, so Ctrl-C and
+crashes clean up too when asked. Progress is reported through a `Reporter` that the CLI
+supplies; errors are raised typed.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scs_testbed.environment import Environment, missing_required
-from scs_testbed.errors import InputError, TerraformError
+from scs_testbed.errors import (
+    EXIT_INPUT,
+    EXIT_PREFLIGHT,
+    EXIT_TERRAFORM,
+    InputError,
+    TerraformError,
+)
 from scs_testbed.resources import module_dir
+from scs_testbed.steps import TEARDOWN, Engine, Step
 from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform
 from scs_testbed.workspace import (
     DamagedRecord,
@@ -285,36 +293,32 @@ def set_state(workspace: Workspace, state: str) -> None:
     workspace.write_meta(meta)
 
 
-@contextmanager
-def records_kept_on_failure(
-    workspace: Workspace, unless: Callable[[], bool] = lambda: False
-) -> Iterator[None]:
-    """Run a step that rewrites the testbed's files; put the old ones back if it fails.
+@dataclass
+class SavedRecords:
+    """The testbed's files as they were before a step rewrote them (None: no workspace yet)."""
 
-    A fresh working directory (no record yet) is removed instead: nothing was created.
-    `unless()` true at the failure keeps the new files (the cloud was already changed).
-    """
+    workspace: Workspace
+    files: dict[Path, bytes | None] | None
+
+
+def save_records(workspace: Workspace) -> SavedRecords:
+    """Keep what a step that rewrites the testbed's files may have to put back."""
     if not workspace.exists:
-        try:
-            yield
-        except BaseException:
-            if not unless():
-                shutil.rmtree(workspace.path, ignore_errors=True)
-            raise
-        return
+        return SavedRecords(workspace, None)
     files = (workspace.tfvars_file, workspace.root_module, workspace.meta_file)
-    saved = {path: path.read_bytes() if path.is_file() else None for path in files}
-    try:
-        yield
-    except BaseException:
-        if unless():
-            raise
-        for path, content in saved.items():
-            if content is None:
-                path.unlink(missing_ok=True)
-            else:
-                write_atomic(path, content.decode("utf-8"))
-        raise
+    return SavedRecords(workspace, {p: p.read_bytes() if p.is_file() else None for p in files})
+
+
+def restore_records(saved: SavedRecords) -> None:
+    """Put the old files back; a fresh working directory (no record before) is removed."""
+    if saved.files is None:
+        shutil.rmtree(saved.workspace.path, ignore_errors=True)
+        return
+    for path, content in saved.files.items():
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, content.decode("utf-8"))
 
 
 # --------------------------------------------------------------------------- plan / deploy
@@ -357,20 +361,138 @@ def check(target: Target, terraform: str | None = None) -> PreflightReport:
     return report
 
 
+@dataclass
+class Deployment:
+    """What the steps of one plan or deploy share."""
+
+    target: Target
+    terraform: str | None  # as given (a destroy after a failure finds the binary again)
+    binary: str
+    reporter: Reporter
+    skip_check: bool = False
+    retry_delays: tuple[float, ...] = RETRY_DELAYS
+    parallelism: int | None = None
+    runner: TerraformRunner | None = None
+    saved: SavedRecords | None = None
+    applying: bool = False  # the plan worked and apply began: the cloud may have changed
+    result: RunResult | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.target.workspace
+
+
+def _preflight_step(run: Deployment) -> None:
+    workspace = run.workspace
+    already = workspace.exists and (
+        bool(workspace.read_state_resources())
+        or (_remote(workspace) and workspace.read_meta().get("state") not in (None, "new"))
+    )
+    if run.skip_check:
+        run.reporter.note("preflight skipped (--skip-check)")
+    elif already:
+        run.reporter.note(
+            "the testbed already has resources: preflight skipped, Terraform converges"
+        )
+    else:
+        preflight(run.target, run.reporter)
+
+
+def _init_step(run: Deployment) -> None:
+    """Write what Terraform reads, then init. Nothing changes in the cloud before apply: a
+    failure up to the apply leaves the old records (or, for a new testbed, nothing) behind."""
+    run.saved = save_records(run.workspace)
+    run.runner = write_workspace(run.target, run.binary)
+    run.reporter.step("terraform init")
+    run.runner.init()
+
+
+def _restore_records(run: Deployment, error: BaseException | None) -> None:
+    if run.saved is not None and not run.applying:
+        restore_records(run.saved)
+
+
+def _plan_step(run: Deployment) -> None:
+    assert run.runner is not None
+    run.reporter.step("terraform plan")
+    result = run.runner.stream("plan", out=PLAN_FILE, on_event=run.reporter.terraform_event)
+    if not result.ok:
+        raise terraform_failure(result.command, result)
+    record_testbed(run.target, run.binary)
+    run.result = result
+
+
+def _begin_apply(run: Deployment) -> None:
+    # The plan just worked (the cloud answered): from here on resources may change, and the
+    # records describe what is in the cloud.
+    if not run.applying:
+        record_testbed(run.target, run.binary)
+        set_state(run.workspace, "deploying")
+        run.applying = True
+
+
+def _apply_step(run: Deployment) -> None:
+    assert run.runner is not None
+    result = _apply_with_retries(
+        run.runner,
+        run.reporter,
+        run.retry_delays,
+        run.parallelism,
+        before_apply=lambda: _begin_apply(run),
+    )
+    if not result.ok:
+        if run.applying:
+            set_state(run.workspace, "failed")
+        raise terraform_failure(result.command, result)
+
+
+def _record_interruption(run: Deployment, error: BaseException | None) -> None:
+    if isinstance(error, KeyboardInterrupt) and run.applying:
+        set_state(run.workspace, "interrupted")
+
+
+def _outputs_step(run: Deployment) -> None:
+    """An apply that exits 0 is not yet a testbed: its state and outputs must say so."""
+    assert run.runner is not None
+    try:
+        outputs = run.runner.outputs()
+        run.runner.verify_applied(outputs)
+    except TerraformError:
+        set_state(run.workspace, "failed")
+        raise
+    run.workspace.write_private(run.workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
+    set_state(run.workspace, "deployed")
+    run.outputs = outputs
+
+
+def _destroy_created(run: Deployment) -> None:
+    run.reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
+    destroy(run.workspace, run.terraform, run.reporter, force_cleanup=True)
+
+
+PLAN: tuple[Step[Deployment], ...] = (
+    Step("init", _init_step, exit_code=EXIT_TERRAFORM, undo=_restore_records),
+    Step("plan", _plan_step, exit_code=EXIT_TERRAFORM),
+)
+DEPLOY: tuple[Step[Deployment], ...] = (
+    Step("preflight", _preflight_step, exit_code=EXIT_PREFLIGHT),
+    Step("init", _init_step, exit_code=EXIT_TERRAFORM, undo=_restore_records),
+    Step("apply", _apply_step, exit_code=EXIT_TERRAFORM, undo=_record_interruption),
+    Step("outputs", _outputs_step, exit_code=EXIT_TERRAFORM),
+    Step("destroy", _destroy_created, TEARDOWN, exit_code=EXIT_TERRAFORM, destroys=True),
+)
+
+
 def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult:
     """Write the workspace, init and plan (saved as tfplan); holds the testbed's lock."""
     binary = find_terraform(terraform)
     assert binary is not None
-    with locked(target.workspace, "plan"), records_kept_on_failure(target.workspace):
-        runner = write_workspace(target, binary)
-        reporter.step("terraform init")
-        runner.init()
-        reporter.step("terraform plan")
-        result = runner.stream("plan", out=PLAN_FILE, on_event=reporter.terraform_event)
-        if not result.ok:
-            raise terraform_failure(result.command, result)
-        record_testbed(target, binary)
-    return result
+    run = Deployment(target, terraform, binary, reporter)
+    with locked(target.workspace, "plan"):
+        Engine(PLAN, run).run()
+    assert run.result is not None
+    return run.result
 
 
 def terraform_failure(command: str, result: RunResult, shown: int = 8) -> TerraformError:
@@ -438,62 +560,10 @@ def _deploy(
 ) -> dict[str, Any]:
     binary = find_terraform(terraform)
     assert binary is not None
-    workspace = target.workspace
-    already = workspace.exists and (
-        bool(workspace.read_state_resources())
-        or (_remote(workspace) and workspace.read_meta().get("state") not in (None, "new"))
-    )
-    if skip_check:
-        reporter.note("preflight skipped (--skip-check)")
-    elif already:
-        reporter.note("the testbed already has resources: preflight skipped, Terraform converges")
-    else:
-        preflight(target, reporter)
-
-    succeeded = False
-    applying = False
-
-    def begin_apply() -> None:
-        # The plan just worked (the cloud answered): from here on resources may change, and
-        # the records describe what is in the cloud.
-        nonlocal applying
-        if not applying:
-            record_testbed(target, binary)
-            set_state(workspace, "deploying")
-            applying = True
-
-    try:
-        # Nothing changes in the cloud before apply: a failed init or plan leaves the old
-        # records (or, for a new testbed, nothing) behind.
-        with records_kept_on_failure(workspace, unless=lambda: applying):
-            runner = write_workspace(target, binary)
-            reporter.step("terraform init")
-            runner.init()
-            result = _apply_with_retries(
-                runner, reporter, retry_delays, parallelism, before_apply=begin_apply
-            )
-            if not result.ok:
-                if applying:
-                    set_state(workspace, "failed")
-                raise terraform_failure(result.command, result)
-        try:  # an apply that exits 0 is not yet a testbed: its state and outputs must say so
-            outputs = runner.outputs()
-            runner.verify_applied(outputs)
-        except TerraformError:
-            set_state(workspace, "failed")
-            raise
-        workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
-        set_state(workspace, "deployed")
-        succeeded = True
-        return outputs
-    except KeyboardInterrupt:
-        if applying:
-            set_state(workspace, "interrupted")
-        raise
-    finally:
-        if not succeeded and destroy_on_failure and applying:
-            reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
-            destroy(workspace, terraform, reporter, force_cleanup=True)
+    run = Deployment(target, terraform, binary, reporter, skip_check, retry_delays, parallelism)
+    policy = "on-failure" if destroy_on_failure else "never"
+    Engine(DEPLOY, run, destroy=policy, exists=lambda: run.applying).run()
+    return run.outputs
 
 
 def _with_retries(
@@ -570,6 +640,110 @@ def destroy(
         )
 
 
+@dataclass
+class Destruction:
+    """What the steps of one destroy share."""
+
+    workspace: Workspace
+    terraform: str | None
+    reporter: Reporter
+    force_cleanup: bool
+    retry_delays: tuple[float, ...]
+    prefix: str = ""
+    cloud: str = ""
+    conn: Any = None
+    runner: TerraformRunner | None = None
+    leftovers: list[Any] = field(default_factory=list)
+    removed: int = 0
+
+
+def _read_records(run: Destruction) -> None:
+    """What the testbed is, what its state holds, and a connection to its cloud."""
+    from scs_testbed.cloud import connect
+
+    workspace = run.workspace
+    meta = workspace.read_meta("prefix", "cloud")
+    run.prefix, run.cloud = str(meta["prefix"]), str(meta["cloud"])
+    resources = workspace.read_state_resources()
+    if _remote(workspace):  # the state is in the shared store: read it from there
+        reader = open_runner(workspace, run.terraform)
+        reader.init()
+        resources = reader.state_resources()
+    run.runner = open_runner(workspace, run.terraform) if resources else None
+    if meta.get("state") in UNFINISHED_STATES and not run.force_cleanup:
+        # An interrupted or killed apply leaves resources whose create was in flight but never
+        # reached the state. They carry this testbed's exact names (the preflight made sure no
+        # other testbed uses them), so removing them is part of destroying this testbed.
+        run.reporter.note(
+            f"the last deploy did not finish ({meta.get('state')}): resources with this "
+            "testbed's names that Terraform does not track are removed too"
+        )
+        run.force_cleanup = True
+    run.conn = connect(
+        run.cloud
+    )  # before anything is recorded: an unreachable cloud changes nothing
+
+
+def _terraform_destroy(run: Destruction) -> None:
+    runner, reporter, workspace = run.runner, run.reporter, run.workspace
+    if runner is None:
+        reporter.note("the Terraform state holds no resources")
+        return
+    reporter.step("terraform init")
+    runner.init()
+    began = False
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal began
+        if event.get("type") == "apply_start" and not began:
+            set_state(workspace, "destroying")
+            began = True
+        reporter.terraform_event(event)
+
+    def destroy_once(attempt: int) -> RunResult:
+        reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
+        return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
+
+    result = _with_retries(destroy_once, reporter, run.retry_delays)
+    if not result.ok and not run.force_cleanup:
+        if began:
+            set_state(workspace, "destroy-failed")
+        raise terraform_failure(result.command, result)
+
+
+def _remove_leftovers(run: Destruction) -> None:
+    """Nothing with the testbed's names may be left; --force-cleanup removes what is."""
+    from scs_testbed.discover import delete_resources, find_resources
+
+    prefix, reporter = run.prefix, run.reporter
+    reporter.step(f"looking for leftovers named {prefix}-* in cloud {run.cloud!r}")
+    leftovers = find_resources(run.conn, prefix)
+    if leftovers and run.force_cleanup:
+        reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
+        set_state(run.workspace, "destroying")
+        remaining = delete_resources(
+            run.conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+        )
+        run.removed = len(leftovers) - len(remaining)
+        leftovers = remaining
+    run.leftovers = leftovers
+    if leftovers:
+        set_state(run.workspace, "leftovers")
+        raise TerraformError(
+            f"{len(leftovers)} resource(s) named {prefix}-* remain in the project",
+            details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
+            hint=f"remove them with: scs-testbed destroy {run.workspace.name} --force-cleanup",
+        )
+
+
+DESTROY: tuple[Step[Destruction], ...] = (
+    Step("records", _read_records, exit_code=EXIT_INPUT),
+    Step("terraform destroy", _terraform_destroy, exit_code=EXIT_TERRAFORM),
+    Step("leftovers", _remove_leftovers, exit_code=EXIT_TERRAFORM),
+    Step("remove", lambda run: remove_workspace(run.workspace), exit_code=EXIT_INPUT),
+)
+
+
 def _destroy(
     workspace: Workspace,
     terraform: str | None,
@@ -578,71 +752,9 @@ def _destroy(
     force_cleanup: bool,
     retry_delays: tuple[float, ...],
 ) -> DestroyResult:
-    from scs_testbed.cloud import connect
-    from scs_testbed.discover import delete_resources, find_resources
-
-    meta = workspace.read_meta("prefix", "cloud")
-    prefix, cloud = str(meta["prefix"]), str(meta["cloud"])
-    resources = workspace.read_state_resources()
-    if _remote(workspace):  # the state is in the shared store: read it from there
-        reader = open_runner(workspace, terraform)
-        reader.init()
-        resources = reader.state_resources()
-    runner = open_runner(workspace, terraform) if resources else None
-    if meta.get("state") in UNFINISHED_STATES and not force_cleanup:
-        # An interrupted or killed apply leaves resources whose create was in flight but never
-        # reached the state. They carry this testbed's exact names (the preflight made sure no
-        # other testbed uses them), so removing them is part of destroying this testbed.
-        reporter.note(
-            f"the last deploy did not finish ({meta.get('state')}): resources with this "
-            "testbed's names that Terraform does not track are removed too"
-        )
-        force_cleanup = True
-    conn = connect(cloud)  # before anything is recorded: an unreachable cloud changes nothing
-    if runner is not None:
-        reporter.step("terraform init")
-        runner.init()
-        began = False
-
-        def on_event(event: dict[str, Any]) -> None:
-            nonlocal began
-            if event.get("type") == "apply_start" and not began:
-                set_state(workspace, "destroying")
-                began = True
-            reporter.terraform_event(event)
-
-        def destroy_once(attempt: int) -> RunResult:
-            reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
-            return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
-
-        result = _with_retries(destroy_once, reporter, retry_delays)
-        if not result.ok and not force_cleanup:
-            if began:
-                set_state(workspace, "destroy-failed")
-            raise terraform_failure(result.command, result)
-    else:
-        reporter.note("the Terraform state holds no resources")
-
-    reporter.step(f"looking for leftovers named {prefix}-* in cloud {cloud!r}")
-    leftovers = find_resources(conn, prefix)
-    removed = 0
-    if leftovers and force_cleanup:
-        reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
-        set_state(workspace, "destroying")
-        remaining = delete_resources(
-            conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
-        )
-        removed = len(leftovers) - len(remaining)
-        leftovers = remaining
-    if leftovers:
-        set_state(workspace, "leftovers")
-        raise TerraformError(
-            f"{len(leftovers)} resource(s) named {prefix}-* remain in the project",
-            details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
-            hint=f"remove them with: scs-testbed destroy {workspace.name} --force-cleanup",
-        )
-    remove_workspace(workspace)
-    return DestroyResult(len(leftovers) + removed, removed)
+    run = Destruction(workspace, terraform, reporter, force_cleanup, retry_delays)
+    Engine(DESTROY, run).run()
+    return DestroyResult(len(run.leftovers) + run.removed, run.removed)
 
 
 def remove_workspace(workspace: Workspace) -> None:

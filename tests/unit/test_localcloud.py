@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.test_cli import loaded_modules
 
 
 def test_a_module_of_the_package_runs_without_the_others() -> None:
     """Importing `localcloud.layout` (as the netns tests and the benchmarks do) does not run
     `localcloud.cloud`, whose modules import the package: no loop through its __init__."""
-    code = (
-        "import sys, scs_testbed.localcloud.layout; "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('scs_testbed.localcloud'))))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=dict(os.environ, PYTHONPATH=os.fspath(REPO)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.split() == ["scs_testbed.localcloud", "scs_testbed.localcloud.layout"]
+    loaded = loaded_modules("scs_testbed.localcloud.layout")
+    assert [m for m in loaded if m.startswith("scs_testbed.localcloud")] == [
+        "scs_testbed.localcloud",
+        "scs_testbed.localcloud.layout",
+    ]
 
 
 def test_the_public_names_come_from_their_modules() -> None:

@@ -204,3 +204,26 @@ def test_destroy_records_destroying_only_once_terraform_began(
     fail(tf, "apply", on=False)
     testbed.destroy(ws, str(tf), SilentReporter(), retry_delays=())
     assert not ws.path.exists()
+
+
+def test_a_deploy_that_fails_once_apply_began_is_destroyed_when_asked(
+    tf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DEPLOY's teardown: --destroy-on-failure destroys what a failed apply may have created;
+    the apply's error is what the caller gets."""
+    monkeypatch.setattr("scs_testbed.cloud.connect", lambda cloud: object())
+    monkeypatch.setattr("scs_testbed.discover.find_resources", lambda conn, prefix: [])
+    steps: list[str] = []
+
+    class Steps(SilentReporter):
+        def step(self, message: str) -> None:
+            steps.append(message)
+
+    fail(tf, "apply")
+    (tf.parent / "begin").touch()
+    with pytest.raises(TerraformError, match="terraform apply failed"):
+        testbed.deploy(
+            target(), str(tf), Steps(), skip_check=True, retry_delays=(), destroy_on_failure=True
+        )
+    assert "deploy failed: destroying what was created (--destroy-on-failure)" in steps
+    assert not Workspace.named("tb").path.exists()
