@@ -31,9 +31,11 @@ def attach(name: str, key: Path | None, terraform: str | None) -> dict[str, Any]
     """
     import shutil
 
-    from scs_testbed.terraform import TerraformRunner, find_terraform
-    from scs_testbed.testbed import root_module
-    from scs_testbed.workspace import Workspace, write_atomic
+    from scs_testbed.state_dir import write_atomic
+    from scs_testbed.terraform import TerraformRunner
+    from scs_testbed.terraform_binary import find_terraform
+    from scs_testbed.testbed_files import root_module
+    from scs_testbed.workspace import Workspace
 
     config = load_config()
     if config is None:

@@ -153,7 +153,7 @@ def load_config() -> RemoteState | None:
 
 def save_config(state: RemoteState) -> Path:
     """Write the configuration (0600 in a 0700 directory; it holds no secrets, but names them)."""
-    from scs_testbed.workspace import ensure_private_dir, write_atomic
+    from scs_testbed.state_dir import ensure_private_dir, write_atomic
 
     path = config_path()
     ensure_private_dir(path.parent)

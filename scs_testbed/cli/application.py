@@ -203,7 +203,7 @@ def _write_crash_log(text: str) -> str:
     """
     import tempfile
 
-    from scs_testbed.workspace import ensure_private_dir, private_file_for_append, state_root
+    from scs_testbed.state_dir import ensure_private_dir, private_file_for_append, state_root
 
     try:
         path = ensure_private_dir(state_root()) / "crash.log"

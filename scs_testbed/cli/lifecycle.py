@@ -55,13 +55,13 @@ def plan(
     terraform: TerraformBinary = None,
 ) -> None:
     """Plan the testbed (Terraform plan in the testbed's working directory)."""
-    from scs_testbed import testbed
+    from scs_testbed import deployment, testbed
     from scs_testbed.lifecycle_view import ConsoleReporter
 
     reporter = ConsoleReporter()
     try:
         target = testbed.load_target(env, name, nodes, override, env_dir, terraform)
-        testbed.plan(target, terraform, reporter)
+        deployment.plan(target, terraform, reporter)
     finally:
         reporter.finish()
 
@@ -94,13 +94,13 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy a testbed: preflight, then Terraform apply with live progress."""
-    from scs_testbed import testbed, ui
+    from scs_testbed import deployment, testbed, ui
     from scs_testbed.lifecycle_view import ConsoleReporter
 
     target = testbed.load_target(env, name, nodes, override, env_dir, terraform)
     reporter = ConsoleReporter()
     try:
-        outputs = testbed.deploy(
+        outputs = deployment.deploy(
             target,
             terraform,
             reporter,
@@ -203,7 +203,7 @@ def destroy(
     terraform: TerraformBinary = None,
 ) -> None:
     """Destroy a testbed and check that nothing carrying its names remains."""
-    from scs_testbed import testbed, ui
+    from scs_testbed import teardown, ui
     from scs_testbed.errors import InputError
     from scs_testbed.lifecycle_view import ConsoleReporter
     from scs_testbed.workspace import find_workspace
@@ -227,7 +227,7 @@ def destroy(
             return
     reporter = ConsoleReporter()
     try:
-        result = testbed.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)
+        result = teardown.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)
     finally:
         reporter.finish()
     extra = f", {result.leftovers_removed} leftover(s) removed" if result.leftovers_removed else ""
