@@ -39,10 +39,11 @@ test-netns: ## network-namespace hosts with real sshd / sshuttle (root)
 test-localcloud: ## against the local cloud (root; scs-testbed localcloud up)
 	$(PYTHON) -m pytest tests/localcloud $(PYTEST_ARGS)
 
-lint: ## ruff + mypy
+lint: ## ruff + mypy + the import layers (lint-imports, docs/architecture.md)
 	ruff check scs_testbed tests benchmarks
 	ruff format --check scs_testbed tests benchmarks
 	mypy
+	lint-imports --no-cache
 
 fmt: ## format Python and HCL
 	ruff format scs_testbed tests benchmarks

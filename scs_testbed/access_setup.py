@@ -6,10 +6,13 @@ detected from the console log and said plainly instead of waiting for keys that 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scs_testbed import ui
 from scs_testbed.workspace import Workspace
+
+if TYPE_CHECKING:
+    from scs_testbed.remote.watch import WatchOptions
 
 FAKE_CONSOLE_MARKERS = ("FAKE CONSOLE OUTPUT",)
 
@@ -47,6 +50,22 @@ def after_deploy(workspace: Workspace, outputs: dict[str, Any], watch: bool) -> 
         f"ssh: scs-testbed ssh --name {workspace.name}   or   ssh -F {workspace.ssh_config} manager"
     )
     if watch:
-        from scs_testbed.cli.access import watch as watch_command
+        watch_bootstrap(workspace)
 
-        watch_command(workspace.name)
+
+def watch_bootstrap(
+    workspace: Workspace,
+    *,
+    plain: bool = False,
+    options: WatchOptions | None = None,
+    connect_timeout: float = 600.0,
+) -> None:
+    """Follow the bootstrap on the manager until the testbed is up (RemoteError, exit 5, if
+    it fails, stalls or times out); `watch` and `deploy --watch`."""
+    from scs_testbed.remote.testbed import watch_testbed
+    from scs_testbed.remote.watch import WatchOptions
+
+    result = watch_testbed(
+        workspace, plain=plain, options=options or WatchOptions(), connect_timeout=connect_timeout
+    )
+    ui.success(f"testbed {workspace.name} is up ({result.seconds / 60:.1f} min watched)")

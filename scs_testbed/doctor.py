@@ -73,7 +73,7 @@ def run_doctor(
 
 def check_terraform_cli(explicit: str | None) -> tuple[Any, Finding]:
     """The CLI scs-testbed would use (same search and check as every command)."""
-    from scs_testbed.terraform import find_terraform_tool
+    from scs_testbed.terraform_binary import find_terraform_tool
 
     name = "OpenTofu/Terraform"
     try:
@@ -129,7 +129,7 @@ def _has_provider(root: Path, host: str) -> bool:
 
 def check_provider(tool: Any, probe: Callable[[str, int], bool]) -> Finding:
     """terraform-provider-openstack: in a filesystem mirror, in a plugin cache, or reachable."""
-    from scs_testbed.workspace import state_root
+    from scs_testbed.state_dir import state_root
 
     name = "OpenStack provider"
     if tool is None:
@@ -291,7 +291,7 @@ def _mode_problem(path: Path) -> str | None:
 
 
 def check_state_dir() -> Finding:
-    from scs_testbed.workspace import state_root
+    from scs_testbed.state_dir import state_root
 
     name = "state directory"
     root = state_root()

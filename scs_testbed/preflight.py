@@ -2,6 +2,7 @@
 and every named resource (flavors, image, public network, AZs, volume type) present.
 
 The API reads run concurrently; a preflight against the local cloud takes well under 1.5 s.
+A little over 400 lines: one table of checks and their concurrent reads, kept together.
 """
 
 from __future__ import annotations

@@ -1,43 +1,32 @@
-"""The lifecycle of one testbed: plan, deploy, status, destroy (the core; no printing).
+"""One testbed: its name and variables (`Target`), the preflight and check, a Terraform run's
+failure as one error and its retries, and what the testbeds are (list, status). The core: no
+printing; progress goes to a `Reporter` the CLI supplies, errors are raised typed.
 
-Progress is reported through a `Reporter` that the CLI supplies; errors are raised typed.
-Teardown on failure sits in `finally`, so Ctrl-C and crashes clean up too when asked.
+Its life is steps as data run by the one engine (`steps.Engine`), as `ci` runs its steps:
+`deployment` (plan, deploy) and `teardown` (destroy); the working directory's files are
+`testbed_files`'.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scs_testbed.environment import Environment, missing_required
 from scs_testbed.errors import InputError, TerraformError
-from scs_testbed.resources import module_dir
-from scs_testbed.terraform import RunResult, TerraformRunner, find_terraform
-from scs_testbed.workspace import (
-    DamagedRecord,
-    Workspace,
-    check_name,
-    list_workspaces,
-    locked,
-    refuse_symlinked,
-    write_atomic,
-)
+from scs_testbed.state_dir import DamagedRecord
+from scs_testbed.terraform import RunResult, TerraformRunner
+from scs_testbed.terraform_binary import find_terraform
+from scs_testbed.workspace import Workspace, check_name, list_workspaces, refuse_symlinked
 
 if TYPE_CHECKING:
     from scs_testbed.preflight import PreflightReport
 
-PROVIDER = {"source": "terraform-provider-openstack/openstack", "version": "~> 3.0"}
-PLAN_FILE = "tfplan"
-# Testbed states in which an apply may have left resources Terraform does not track.
-UNFINISHED_STATES = ("deploying", "interrupted", "failed", "destroying", "destroy-failed")
 RETRY_DELAYS = (10.0, 30.0, 60.0)  # seconds before the 2nd, 3rd and 4th attempt
 
 
@@ -119,6 +108,35 @@ def resolve_target(env: Environment, name: str | None) -> Target:
     return target
 
 
+def load_target(
+    env: str,
+    name: str | None,
+    nodes: int | None = None,
+    overrides: Sequence[str] | None = None,
+    env_dir: Path | None = None,
+    terraform: str | None = None,
+    validate: bool = True,
+) -> Target:
+    """Load the environment (with `--nodes` and `-o`), validate it (Terraform as the judge when
+    there is one) and name the testbed."""
+    from scs_testbed.environment import Catalog, load_environment
+    from scs_testbed.validation import ensure_valid
+
+    given = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "number_of_nodes"]
+    if nodes is not None and given:
+        raise InputError(
+            f"both --nodes {nodes} and -o {given[0]} were given",
+            hint="set the number of nodes once: either --nodes N or -o number_of_nodes=N",
+        )
+    merged = list(overrides or [])
+    if nodes is not None:
+        merged.append(f"number_of_nodes={nodes}")
+    environment = load_environment(env, Catalog.locate(env_dir), merged)
+    if validate:
+        ensure_valid(environment, find_terraform(terraform, required=False))
+    return resolve_target(environment, name)
+
+
 def refuse_foreign_testbed(target: Target) -> None:
     """Refuse a name that belongs to a testbed of another environment or cloud.
 
@@ -146,149 +164,7 @@ def open_runner(workspace: Workspace, terraform: str | None) -> TerraformRunner:
     return TerraformRunner(binary, workspace.path, workspace.log_dir)
 
 
-# --------------------------------------------------------------------------- workspace files
-
-
-def module_outputs() -> list[str]:
-    text = (module_dir() / "outputs.tf").read_text(encoding="utf-8")
-    return re.findall(r'^output\s+"(\w+)"', text, flags=re.MULTILINE)
-
-
-def root_module(workdir: Path, variables: list[str]) -> dict[str, Any]:
-    """The testbed's root module (JSON syntax): provider + a call of the packaged module.
-
-    The source is a relative path: Terraform uses a local module in place (so the module's
-    `../bootstrap` templates are found), while an absolute path would be copied alone.
-    """
-    source = os.path.relpath(module_dir(), workdir)
-    if not source.startswith("../"):
-        source = "./" + source
-    module: dict[str, Any] = {"source": source}
-    module.update({name: f"${{var.{name}}}" for name in variables})
-    return {
-        "terraform": {
-            "required_version": ">= 1.6.0",
-            "required_providers": {"openstack": PROVIDER},
-        },
-        "provider": {"openstack": {"cloud": "${var.cloud_provider}"}},
-        "variable": {name: {} for name in variables},
-        "module": {"testbed": module},
-        "output": {name: {"value": f"${{module.testbed.{name}}}"} for name in module_outputs()},
-    }
-
-
-def ensure_keypair(workspace: Workspace) -> str:
-    """The testbed's own SSH key pair (generated locally, private key 0600); the public key."""
-    if not workspace.private_key.is_file():
-        if workspace.public_key.is_file():  # attached from the shared store without the key
-            raise InputError(
-                f"testbed {workspace.name!r} has no private key on this machine",
-                hint="a new key would replace the VMs' key: bring the key along with "
-                f"`scs-testbed attach {workspace.name} --key PATH` (docs/remote-state.md)",
-            )
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption(),
-        ).decode()
-        public = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-            .decode()
-        )
-        workspace.write_private(workspace.private_key, private)
-        write_atomic(workspace.public_key, f"{public} scs-testbed-{workspace.name}\n")
-    return workspace.public_key.read_text(encoding="utf-8").strip()
-
-
-def write_workspace(target: Target, terraform: str) -> TerraformRunner:
-    """Create/refresh what Terraform reads: the directory, keys, root module, variables.
-
-    The testbed's record (testbed.json) is written by `record_testbed` once a step worked.
-    """
-    from scs_testbed import remote_state
-
-    workspace = target.workspace
-    backend = remote_state.backend_of(workspace)  # before create(): a new testbed has no record
-    if backend is not None:
-        remote_state.require_credentials(backend)
-    workspace.create()
-    values = dict(target.values)
-    values["public_key"] = ensure_keypair(workspace)
-    write_atomic(workspace.tfvars_file, json.dumps(values, indent=2) + "\n")
-    module = root_module(workspace.path, list(values))
-    if backend is not None:  # the state lives in the shared store (docs/remote-state.md)
-        module = remote_state.add_backend(module, backend, target.name, target.env.name)
-    write_atomic(workspace.root_module, json.dumps(module, indent=2) + "\n")
-    return TerraformRunner(terraform, workspace.path, workspace.log_dir)
-
-
-def record_testbed(target: Target, terraform: str) -> None:
-    """Write testbed.json for the target (name, environment, cloud, prefix, binary)."""
-    workspace = target.workspace
-    meta = workspace.read_meta()
-    meta.update(
-        name=target.name,
-        environment=target.env.name,
-        environment_file=os.fspath(target.env.path),
-        cloud=target.cloud,
-        prefix=target.prefix,
-        terraform=terraform,
-    )
-    from scs_testbed import remote_state
-
-    backend = remote_state.backend_of(workspace) if "backend" not in meta else None
-    if backend is not None:
-        meta["backend"] = backend.as_record(target.name)
-    meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    meta.setdefault("state", "new")
-    workspace.write_meta(meta)
-
-
-def set_state(workspace: Workspace, state: str) -> None:
-    """Record the testbed's state; call only once the action it names has really begun."""
-    meta = workspace.read_meta()
-    meta.update(state=state, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    workspace.write_meta(meta)
-
-
-@contextmanager
-def records_kept_on_failure(
-    workspace: Workspace, unless: Callable[[], bool] = lambda: False
-) -> Iterator[None]:
-    """Run a step that rewrites the testbed's files; put the old ones back if it fails.
-
-    A fresh working directory (no record yet) is removed instead: nothing was created.
-    `unless()` true at the failure keeps the new files (the cloud was already changed).
-    """
-    if not workspace.exists:
-        try:
-            yield
-        except BaseException:
-            if not unless():
-                shutil.rmtree(workspace.path, ignore_errors=True)
-            raise
-        return
-    files = (workspace.tfvars_file, workspace.root_module, workspace.meta_file)
-    saved = {path: path.read_bytes() if path.is_file() else None for path in files}
-    try:
-        yield
-    except BaseException:
-        if unless():
-            raise
-        for path, content in saved.items():
-            if content is None:
-                path.unlink(missing_ok=True)
-            else:
-                write_atomic(path, content.decode("utf-8"))
-        raise
-
-
-# --------------------------------------------------------------------------- plan / deploy
+# --------------------------------------------------------------------------- check
 
 
 def preflight(target: Target, reporter: Reporter, check_prefix: bool = True) -> PreflightReport:
@@ -328,22 +204,6 @@ def check(target: Target, terraform: str | None = None) -> PreflightReport:
     return report
 
 
-def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult:
-    """Write the workspace, init and plan (saved as tfplan); holds the testbed's lock."""
-    binary = find_terraform(terraform)
-    assert binary is not None
-    with locked(target.workspace, "plan"), records_kept_on_failure(target.workspace):
-        runner = write_workspace(target, binary)
-        reporter.step("terraform init")
-        runner.init()
-        reporter.step("terraform plan")
-        result = runner.stream("plan", out=PLAN_FILE, on_event=reporter.terraform_event)
-        if not result.ok:
-            raise terraform_failure(result.command, result)
-        record_testbed(target, binary)
-    return result
-
-
 def terraform_failure(command: str, result: RunResult, shown: int = 8) -> TerraformError:
     """One error for a failed Terraform run: each distinct message once, with its resources."""
     grouped: dict[str, list[str]] = {}
@@ -371,102 +231,6 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
     )
 
 
-def deploy(
-    target: Target,
-    terraform: str | None,
-    reporter: Reporter,
-    *,
-    skip_check: bool = False,
-    destroy_on_failure: bool = False,
-    retry_delays: tuple[float, ...] = RETRY_DELAYS,
-    parallelism: int | None = None,
-) -> dict[str, Any]:
-    """Preflight, then init + apply with retries of transient errors; returns the outputs.
-
-    The testbed's lock is held throughout: a destroy (or another deploy) of it is refused.
-    """
-    with locked(target.workspace, "deploy"):
-        return _deploy(
-            target,
-            terraform,
-            reporter,
-            skip_check=skip_check,
-            destroy_on_failure=destroy_on_failure,
-            retry_delays=retry_delays,
-            parallelism=parallelism,
-        )
-
-
-def _deploy(
-    target: Target,
-    terraform: str | None,
-    reporter: Reporter,
-    *,
-    skip_check: bool,
-    destroy_on_failure: bool,
-    retry_delays: tuple[float, ...],
-    parallelism: int | None,
-) -> dict[str, Any]:
-    binary = find_terraform(terraform)
-    assert binary is not None
-    workspace = target.workspace
-    already = workspace.exists and (
-        bool(workspace.read_state_resources())
-        or (_remote(workspace) and workspace.read_meta().get("state") not in (None, "new"))
-    )
-    if skip_check:
-        reporter.note("preflight skipped (--skip-check)")
-    elif already:
-        reporter.note("the testbed already has resources: preflight skipped, Terraform converges")
-    else:
-        preflight(target, reporter)
-
-    succeeded = False
-    applying = False
-
-    def begin_apply() -> None:
-        # The plan just worked (the cloud answered): from here on resources may change, and
-        # the records describe what is in the cloud.
-        nonlocal applying
-        if not applying:
-            record_testbed(target, binary)
-            set_state(workspace, "deploying")
-            applying = True
-
-    try:
-        # Nothing changes in the cloud before apply: a failed init or plan leaves the old
-        # records (or, for a new testbed, nothing) behind.
-        with records_kept_on_failure(workspace, unless=lambda: applying):
-            runner = write_workspace(target, binary)
-            reporter.step("terraform init")
-            runner.init()
-            result = _apply_with_retries(
-                runner, reporter, retry_delays, parallelism, before_apply=begin_apply
-            )
-            if not result.ok:
-                if applying:
-                    set_state(workspace, "failed")
-                raise terraform_failure(result.command, result)
-        try:  # an apply that exits 0 is not yet a testbed: its state and outputs must say so
-            outputs = runner.outputs()
-            runner.verify_applied(outputs)
-        except TerraformError:
-            set_state(workspace, "failed")
-            raise
-        workspace.write_private(workspace.outputs_file, json.dumps(outputs, indent=2) + "\n")
-        set_state(workspace, "deployed")
-        succeeded = True
-        return outputs
-    except KeyboardInterrupt:
-        if applying:
-            set_state(workspace, "interrupted")
-        raise
-    finally:
-        if not succeeded and destroy_on_failure and applying:
-            reporter.step("deploy failed: destroying what was created (--destroy-on-failure)")
-            destroy(workspace, terraform, reporter, force_cleanup=True)
-
-
 def _with_retries(
     attempt_once: Callable[[int], RunResult],
     reporter: Reporter,
@@ -486,166 +250,6 @@ def _with_retries(
         reporter.retry(attempt, reason, delay)
         time.sleep(delay)
         attempt += 1
-
-
-def _apply_with_retries(
-    runner: TerraformRunner,
-    reporter: Reporter,
-    retry_delays: tuple[float, ...],
-    parallelism: int | None,
-    before_apply: Callable[[], None] | None = None,
-) -> RunResult:
-    def plan_and_apply(attempt: int) -> RunResult:
-        reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
-        planned = runner.stream(
-            "plan", out=PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
-        )
-        if not planned.ok:
-            return planned
-        if before_apply is not None:
-            before_apply()
-        reporter.step("terraform apply")
-        return runner.stream(
-            "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
-        )
-
-    return _with_retries(plan_and_apply, reporter, retry_delays)
-
-
-# --------------------------------------------------------------------------- destroy
-
-
-@dataclass
-class DestroyResult:
-    leftovers_found: int
-    leftovers_removed: int
-
-
-def destroy(
-    workspace: Workspace,
-    terraform: str | None,
-    reporter: Reporter,
-    *,
-    force_cleanup: bool = False,
-    retry_delays: tuple[float, ...] = RETRY_DELAYS,
-) -> DestroyResult:
-    """terraform destroy, then make sure nothing with the testbed's names is left.
-
-    The recorded state changes only once destruction has really begun: a cloud that cannot be
-    reached (or a damaged record) leaves the testbed exactly as it was. The testbed's lock is
-    held throughout, so a recorded "deploying" means no deploy runs any more.
-    """
-    with locked(workspace, "destroy"):
-        return _destroy(
-            workspace, terraform, reporter, force_cleanup=force_cleanup, retry_delays=retry_delays
-        )
-
-
-def _destroy(
-    workspace: Workspace,
-    terraform: str | None,
-    reporter: Reporter,
-    *,
-    force_cleanup: bool,
-    retry_delays: tuple[float, ...],
-) -> DestroyResult:
-    from scs_testbed.cloud import connect
-    from scs_testbed.discover import delete_resources, find_resources
-
-    meta = workspace.read_meta("prefix", "cloud")
-    prefix, cloud = str(meta["prefix"]), str(meta["cloud"])
-    resources = workspace.read_state_resources()
-    if _remote(workspace):  # the state is in the shared store: read it from there
-        reader = open_runner(workspace, terraform)
-        reader.init()
-        resources = reader.state_resources()
-    runner = open_runner(workspace, terraform) if resources else None
-    if meta.get("state") in UNFINISHED_STATES and not force_cleanup:
-        # An interrupted or killed apply leaves resources whose create was in flight but never
-        # reached the state. They carry this testbed's exact names (the preflight made sure no
-        # other testbed uses them), so removing them is part of destroying this testbed.
-        reporter.note(
-            f"the last deploy did not finish ({meta.get('state')}): resources with this "
-            "testbed's names that Terraform does not track are removed too"
-        )
-        force_cleanup = True
-    conn = connect(cloud)  # before anything is recorded: an unreachable cloud changes nothing
-    if runner is not None:
-        reporter.step("terraform init")
-        runner.init()
-        began = False
-
-        def on_event(event: dict[str, Any]) -> None:
-            nonlocal began
-            if event.get("type") == "apply_start" and not began:
-                set_state(workspace, "destroying")
-                began = True
-            reporter.terraform_event(event)
-
-        def destroy_once(attempt: int) -> RunResult:
-            reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
-            return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
-
-        result = _with_retries(destroy_once, reporter, retry_delays)
-        if not result.ok and not force_cleanup:
-            if began:
-                set_state(workspace, "destroy-failed")
-            raise terraform_failure(result.command, result)
-    else:
-        reporter.note("the Terraform state holds no resources")
-
-    reporter.step(f"looking for leftovers named {prefix}-* in cloud {cloud!r}")
-    leftovers = find_resources(conn, prefix)
-    removed = 0
-    if leftovers and force_cleanup:
-        reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
-        set_state(workspace, "destroying")
-        remaining = delete_resources(
-            conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
-        )
-        removed = len(leftovers) - len(remaining)
-        leftovers = remaining
-    if leftovers:
-        set_state(workspace, "leftovers")
-        raise TerraformError(
-            f"{len(leftovers)} resource(s) named {prefix}-* remain in the project",
-            details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
-            hint=f"remove them with: scs-testbed destroy {workspace.name} --force-cleanup",
-        )
-    remove_workspace(workspace)
-    return DestroyResult(len(leftovers) + removed, removed)
-
-
-def remove_workspace(workspace: Workspace) -> None:
-    """Remove the destroyed testbed's directory; an error (exit 2) if anything stays."""
-    problems: list[str] = []
-
-    def note(_function: Any, path: str, error: Any) -> None:
-        problems.append(f"{path}: {getattr(error, 'strerror', None) or error}")
-
-    if workspace.path.is_symlink():  # never follow it: rmtree would refuse, unlink hides it
-        problems.append(f"{workspace.path}: is a symbolic link")
-    else:
-        shutil.rmtree(workspace.path, onerror=note)
-    if problems or os.path.lexists(workspace.path):
-        raise InputError(
-            f"testbed {workspace.name}: its resources are gone from the cloud, but its directory "
-            f"{workspace.path} could not be removed",
-            details=problems[:5],
-            hint="remove it by hand (check its permissions first)",
-        )
-
-
-def _remote(workspace: Workspace) -> bool:
-    from scs_testbed.remote_state import is_remote
-
-    return is_remote(workspace.path)
-
-
-def _flag() -> Any:
-    from python_terraform import IsFlagged
-
-    return IsFlagged
 
 
 # --------------------------------------------------------------------------- status / list

@@ -21,13 +21,15 @@ from scs_testbed import runner
 from scs_testbed.environment import (
     Catalog,
     Environment,
-    EnvironmentFileError,
     EnvironmentProblems,
+    load_environment,
+    missing_required,
+)
+from scs_testbed.environment_files import (
+    EnvironmentFileError,
     TfvarsSyntaxError,
     display_path,
     key_lines,
-    load_environment,
-    missing_required,
     read_environment_file,
 )
 from scs_testbed.errors import InputError

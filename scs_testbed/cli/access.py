@@ -1,7 +1,7 @@
 """Access to a deployed testbed: watch the bootstrap, ssh, tunnel (sshuttle), console log.
 
-Parameters use Annotated defaults so that other code may call a command function directly
-(e.g. `deploy --watch` calling `watch(name)`).
+Parameters use Annotated defaults so that a command function can be called directly (the
+netns tests call `watch(name, plain=True, ...)`).
 """
 
 from __future__ import annotations
@@ -61,18 +61,16 @@ def watch(
     cloud_init_result: Annotated[str, typer.Option(hidden=True)] = "/run/cloud-init/result.json",
 ) -> None:
     """Follow the bootstrap on the manager until the testbed is up (exit 5 if it fails)."""
-    from scs_testbed.remote import testbed
+    from scs_testbed.access_setup import watch_bootstrap
     from scs_testbed.remote.watch import WatchOptions
     from scs_testbed.workspace import find_workspace
 
-    workspace = find_workspace(name)
     options = WatchOptions(
         progress_path, log_path, cloud_init_result or None, timeout, stall_timeout
     )
-    result = testbed.watch_testbed(
-        workspace, plain=plain, options=options, connect_timeout=connect_timeout
+    watch_bootstrap(
+        find_workspace(name), plain=plain, options=options, connect_timeout=connect_timeout
     )
-    ui.success(f"testbed {workspace.name} is up ({result.seconds / 60:.1f} min watched)")
 
 
 def ssh(

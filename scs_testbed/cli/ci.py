@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scs_testbed import ui
-from scs_testbed.cli.lifecycle import EnvFilter, EnvOption, NameArgument, NameOption, Nodes
-from scs_testbed.cli.options import EnvDir, Json, Overrides, TerraformBinary, positive_seconds
+from scs_testbed.cli import options
+from scs_testbed.cli.signals import interrupt_name
 
 if TYPE_CHECKING:
-    from scs_testbed.ci import StepResult, Summary
+    from scs_testbed.steps import StepResult
+    from scs_testbed.summary import Summary
 
 MARKS = {
     "passed": ("✔", "green"),
@@ -33,12 +34,12 @@ def register(app: typer.Typer) -> None:
 
 
 def ci(
-    env: EnvOption,
-    name: NameOption = None,
-    nodes: Nodes = None,
-    override: Overrides = None,
-    env_dir: EnvDir = None,
-    terraform: TerraformBinary = None,
+    env: options.EnvOption,
+    name: options.NameOption = None,
+    nodes: options.Nodes = None,
+    override: options.Overrides = None,
+    env_dir: options.EnvDir = None,
+    terraform: options.TerraformBinary = None,
     destroy: Annotated[
         str,
         typer.Option("--destroy", help="When to destroy the testbed: always, on-failure or never."),
@@ -79,28 +80,30 @@ def ci(
         typer.Option(
             "--stop-grace",
             help="Seconds a stopped step gets to end cleanly before it is killed.",
-            callback=positive_seconds,
+            callback=options.positive_seconds,
         ),
     ] = 90.0,
-    as_json: Json = False,
+    as_json: options.Json = False,
 ) -> None:
     """The whole lifecycle for CI: cleanup, check, deploy, watch, smoke, then collect and
     destroy whatever happened (failures, timeouts, Ctrl-C, SIGTERM); exit code of the first
     failing step."""
     from scs_testbed import ci as core
-    from scs_testbed.cli.lifecycle import _target
+    from scs_testbed.steps import DESTROY_POLICIES
+    from scs_testbed.summary import write_junit
+    from scs_testbed.testbed import load_target
     from scs_testbed.workspace import Workspace
 
-    if destroy not in core.DESTROY_POLICIES:
+    if destroy not in DESTROY_POLICIES:
         from scs_testbed.errors import InputError
 
         raise InputError(
             f"--destroy {destroy!r} is not a policy",
-            hint=f"choose one of: {', '.join(core.DESTROY_POLICIES)}",
+            hint=f"choose one of: {', '.join(DESTROY_POLICIES)}",
         )
     timeouts = core.parse_timeouts(timeout or [])
     skipped = core.check_skips(skip or [])
-    target = _target(env, name, nodes, override, env_dir, validate=False)
+    target = load_target(env, name, nodes, override, env_dir, validate=False)
     options = [f"--nodes={nodes}"] if nodes is not None else []
     options += [f"--override={o}" for o in override or []]
     options += [f"--env-dir={env_dir}"] if env_dir is not None else []
@@ -122,24 +125,18 @@ def ci(
         skip=skipped,
         reporter=_Reporter(),
         grace=stop_grace,
-        signal_name=_signal_name,
+        signal_name=interrupt_name,
     )
     ui.info(
         f"ci of testbed {target.name} (environment {env}, cloud {target.cloud}): {plan.output_dir}"
     )
     summary = engine.run()
     if junit is not None:
-        core.write_junit(summary, junit)
+        write_junit(summary, junit)
     _show(summary)
     if as_json:
         ui.print_json(summary.as_dict())
     raise typer.Exit(summary.exit_code)
-
-
-def _signal_name() -> str:
-    from scs_testbed import cli
-
-    return "SIGTERM" if cli._terminated else "SIGINT"
 
 
 class _Reporter:
@@ -193,12 +190,12 @@ def _show(summary: Summary) -> None:
 
 
 def collect(
-    name: NameArgument = None,
-    env: EnvFilter = None,
+    name: options.NameArgument = None,
+    env: options.EnvFilter = None,
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Directory to write the archive to.")
     ] = Path("."),
-    as_json: Json = False,
+    as_json: options.Json = False,
 ) -> None:
     """Collect a testbed's logs into one archive (console logs, cloud-init, bootstrap progress
     and log, Terraform's logs, status), credentials redacted."""
@@ -216,23 +213,23 @@ def collect(
 
 
 def leftovers(
-    env: EnvOption,
-    name: NameOption = None,
-    nodes: Nodes = None,
-    override: Overrides = None,
-    env_dir: EnvDir = None,
+    env: options.EnvOption,
+    name: options.NameOption = None,
+    nodes: options.Nodes = None,
+    override: options.Overrides = None,
+    env_dir: options.EnvDir = None,
     delete: Annotated[
         bool, typer.Option("--delete", help="Delete them (exactly this testbed's names).")
     ] = False,
-    as_json: Json = False,
+    as_json: options.Json = False,
 ) -> None:
     """Resources carrying this testbed's exact names (exit 4 while any remain); --delete
     removes them. Never touches anything else in the project."""
     from scs_testbed.ci import find_leftovers
-    from scs_testbed.cli.lifecycle import _target
     from scs_testbed.errors import TerraformError
+    from scs_testbed.testbed import load_target
 
-    target = _target(env, name, nodes, override, env_dir, validate=False)
+    target = load_target(env, name, nodes, override, env_dir, validate=False)
     remaining, removed = find_leftovers(target.cloud, target.prefix, delete=delete)
     if as_json:
         rows = [{"kind": f.kind, "name": f.name, "id": f.id} for f in remaining]

@@ -33,7 +33,8 @@ def envs(env_dir: EnvDir = None, as_json: Json = False) -> None:
     from rich.markup import escape
 
     from scs_testbed import ui
-    from scs_testbed.environment import Catalog, display_path, load_environment
+    from scs_testbed.environment import Catalog, load_environment
+    from scs_testbed.environment_files import display_path
 
     catalog = Catalog.locate(env_dir)
     rows = []
@@ -143,7 +144,7 @@ def validate(
     """Validate environments: declared keys, types, required values, the module's rules."""
     from scs_testbed import ui
     from scs_testbed.environment import Catalog
-    from scs_testbed.terraform import find_terraform
+    from scs_testbed.terraform_binary import find_terraform
     from scs_testbed.validation import validate_environments
 
     catalog = Catalog.locate(env_dir)

@@ -8,74 +8,16 @@ import typer
 
 from scs_testbed.cli.options import (
     EnvDir,
+    EnvFilter,
+    EnvOption,
     Json,
+    NameArgument,
+    NameOption,
+    Nodes,
     Overrides,
     TerraformBinary,
     at_least_one,
-    check_nodes_override,
-    environment_completion,
-    non_empty_name,
 )
-
-EnvOption = Annotated[
-    str,
-    typer.Option(
-        "-e",
-        "--env",
-        help="Environment name (see `scs-testbed envs`).",
-        autocompletion=environment_completion,
-    ),
-]
-EnvFilter = Annotated[
-    str | None,
-    typer.Option(
-        "-e",
-        "--env",
-        help="Pick the testbed of this environment.",
-        autocompletion=environment_completion,
-    ),
-]
-NameOption = Annotated[
-    str | None,
-    typer.Option(
-        "--name",
-        help="Testbed name (default: <environment>-<prefix>); "
-        "also the resource prefix unless the environment sets one.",
-        callback=non_empty_name,
-    ),
-]
-NameArgument = Annotated[
-    str | None,
-    typer.Argument(
-        help="Testbed name (default: the only one).", show_default=False, callback=non_empty_name
-    ),
-]
-Nodes = Annotated[int | None, typer.Option("--nodes", help="Number of nodes (number_of_nodes).")]
-
-
-def _target(
-    env: str,
-    name: str | None,
-    nodes: int | None,
-    override: list[str] | None,
-    env_dir: object,
-    terraform: str | None = None,
-    validate: bool = True,
-):
-    """Load, validate (Terraform as judge when there is one) and name the testbed."""
-    from scs_testbed.environment import Catalog, load_environment
-    from scs_testbed.terraform import find_terraform
-    from scs_testbed.testbed import resolve_target
-    from scs_testbed.validation import ensure_valid
-
-    check_nodes_override(nodes, override)
-    overrides = list(override or [])
-    if nodes is not None:
-        overrides.append(f"number_of_nodes={nodes}")
-    environment = load_environment(env, Catalog.locate(env_dir), overrides)  # type: ignore[arg-type]
-    if validate:
-        ensure_valid(environment, find_terraform(terraform, required=False))
-    return resolve_target(environment, name)
 
 
 def check(
@@ -91,7 +33,7 @@ def check(
     from scs_testbed.errors import EXIT_PREFLIGHT
     from scs_testbed.lifecycle_view import preflight_table
 
-    target = _target(env, name, nodes, override, env_dir, validate=False)
+    target = testbed.load_target(env, name, nodes, override, env_dir, validate=False)
     report = testbed.check(target)
     if as_json:
         ui.print_json(report.as_dict())
@@ -113,12 +55,13 @@ def plan(
     terraform: TerraformBinary = None,
 ) -> None:
     """Plan the testbed (Terraform plan in the testbed's working directory)."""
-    from scs_testbed import testbed
+    from scs_testbed import deployment, testbed
     from scs_testbed.lifecycle_view import ConsoleReporter
 
     reporter = ConsoleReporter()
     try:
-        testbed.plan(_target(env, name, nodes, override, env_dir, terraform), terraform, reporter)
+        target = testbed.load_target(env, name, nodes, override, env_dir, terraform)
+        deployment.plan(target, terraform, reporter)
     finally:
         reporter.finish()
 
@@ -151,13 +94,13 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy a testbed: preflight, then Terraform apply with live progress."""
-    from scs_testbed import testbed, ui
+    from scs_testbed import deployment, testbed, ui
     from scs_testbed.lifecycle_view import ConsoleReporter
 
-    target = _target(env, name, nodes, override, env_dir, terraform)
+    target = testbed.load_target(env, name, nodes, override, env_dir, terraform)
     reporter = ConsoleReporter()
     try:
-        outputs = testbed.deploy(
+        outputs = deployment.deploy(
             target,
             terraform,
             reporter,
@@ -260,7 +203,7 @@ def destroy(
     terraform: TerraformBinary = None,
 ) -> None:
     """Destroy a testbed and check that nothing carrying its names remains."""
-    from scs_testbed import testbed, ui
+    from scs_testbed import teardown, ui
     from scs_testbed.errors import InputError
     from scs_testbed.lifecycle_view import ConsoleReporter
     from scs_testbed.workspace import find_workspace
@@ -284,7 +227,7 @@ def destroy(
             return
     reporter = ConsoleReporter()
     try:
-        result = testbed.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)
+        result = teardown.destroy(workspace, terraform, reporter, force_cleanup=force_cleanup)
     finally:
         reporter.finish()
     extra = f", {result.leftovers_removed} leftover(s) removed" if result.leftovers_removed else ""

@@ -81,18 +81,6 @@ TerraformBinary = Annotated[
 ]
 
 
-def check_nodes_override(nodes: int | None, overrides: list[str] | None) -> None:
-    """Refuse --nodes together with -o number_of_nodes=…: say both were given."""
-    from scs_testbed.errors import InputError
-
-    given = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "number_of_nodes"]
-    if nodes is not None and given:
-        raise InputError(
-            f"both --nodes {nodes} and -o {given[0]} were given",
-            hint="set the number of nodes once: either --nodes N or -o number_of_nodes=N",
-        )
-
-
 def environment_completion(incomplete: str) -> list[str]:
     """Shell completion of environment names."""
     from scs_testbed.environment import Catalog
@@ -101,3 +89,39 @@ def environment_completion(incomplete: str) -> list[str]:
         return [n for n in Catalog.locate().names() if n.startswith(incomplete)]
     except Exception:  # completion must never crash the shell
         return []
+
+
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "-e",
+        "--env",
+        help="Environment name (see `scs-testbed envs`).",
+        autocompletion=environment_completion,
+    ),
+]
+EnvFilter = Annotated[
+    str | None,
+    typer.Option(
+        "-e",
+        "--env",
+        help="Pick the testbed of this environment.",
+        autocompletion=environment_completion,
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Testbed name (default: <environment>-<prefix>); "
+        "also the resource prefix unless the environment sets one.",
+        callback=non_empty_name,
+    ),
+]
+NameArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Testbed name (default: the only one).", show_default=False, callback=non_empty_name
+    ),
+]
+Nodes = Annotated[int | None, typer.Option("--nodes", help="Number of nodes (number_of_nodes).")]

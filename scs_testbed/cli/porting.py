@@ -203,9 +203,10 @@ def remote_attach(
     terraform: TerraformBinary = None,
 ) -> None:
     """Use a testbed another machine deployed: status, ssh (with --key) and destroy work here."""
-    from scs_testbed import remote_state, ui
+    from scs_testbed import ui
+    from scs_testbed.attach import attach
 
-    meta = remote_state.attach(name, key, terraform)
+    meta = attach(name, key, terraform)
     ui.success(f"testbed {name} ({meta['environment']}, cloud {meta['cloud']}) attached")
     if meta.get("host_keys"):
         ui.info(f"host keys {meta['host_keys']}")
@@ -235,36 +236,25 @@ def env_new(
     """Read a cloud and write an environment for it, every choice explained in a comment;
     then run the preflight. Nothing is written when the cloud cannot host a testbed."""
     from scs_testbed import ui
-    from scs_testbed.cloud import connect
-    from scs_testbed.cloud_catalog import (
-        Choices,
-        environment_target,
-        propose,
-        read_catalog,
-        render_tfvars,
-        write_environment,
-    )
-    from scs_testbed.environment import Catalog, display_path, load_environment
+    from scs_testbed.environment_files import display_path
     from scs_testbed.errors import EXIT_PREFLIGHT
     from scs_testbed.lifecycle_view import preflight_table
-    from scs_testbed.preflight import run_preflight
+    from scs_testbed.new_environment import new_environment
+    from scs_testbed.proposal import Choices
 
-    environment_target(name, env_dir, force)  # bad name, existing file: before the cloud
-    conn = connect(cloud)
-    catalog = read_catalog(conn)
-    external = sorted(str(n.get("name")) for n in catalog.networks if n.get("is_router_external"))
-    if public is None and len(external) > 1 and not (yes or as_json) and sys.stdin.isatty():
-        public = str(
+    def ask(external: list[str]) -> str | None:
+        if yes or as_json or not sys.stdin.isatty():
+            return None
+        return str(
             typer.prompt(
                 f"external networks: {', '.join(external)}; which one for the router and the "
                 "floating IP?"
             )
         ).strip()  # propose() refuses a name that is not among them
+
     choices = Choices(public, flavor_manager, flavor_node, image, availability_zone)
-    proposal = propose(catalog, cloud, choices)
-    path, shadows = write_environment(name, render_tfvars(proposal, name), env_dir, force)
-    env = load_environment(str(path), Catalog.locate(env_dir))
-    report = run_preflight(conn, cloud, env.values)
+    new = new_environment(name, cloud, choices, env_dir, force, choose_public=ask)
+    path, proposal, report = new.path, new.proposal, new.report
     if as_json:
         ui.print_json(
             {
@@ -276,7 +266,7 @@ def env_new(
         )
     else:
         ui.success(f"wrote {display_path(path)} for cloud {cloud!r}")
-        if shadows:
+        if new.shadows:
             ui.warn(f"it shadows the built-in environment {name!r}")
         ui.show(preflight_table(report))
     if not report.ok:

@@ -3,6 +3,9 @@
 `up` is idempotent: whatever runs is left alone, whatever is missing is installed, set up or
 started. If anything fails on the way, every process of the cloud is stopped again, so a
 failed `up` never leaves half a cloud behind.
+
+Longer than 400 lines on purpose: up, down and status share the starter's bookkeeping (which
+process runs, restarts, port conflicts), one state machine that reads best in one place.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def pin_host_keys(
 
 def _recorded_variables(workspace: Workspace) -> dict[str, Any]:
     """The testbed's terraform.tfvars.json ({} when absent); damage is an error naming it."""
-    from scs_testbed.workspace import read_json_record
+    from scs_testbed.state_dir import read_json_record
 
     if not os.path.lexists(workspace.tfvars_file):
         return {}

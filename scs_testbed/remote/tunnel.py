@@ -20,7 +20,7 @@ import yaml
 
 from scs_testbed import runner
 from scs_testbed.errors import InputError, RemoteError
-from scs_testbed.workspace import DamagedRecord, read_json_record
+from scs_testbed.state_dir import DamagedRecord, read_json_record
 
 METHODS = ("auto", "nat", "nft", "tproxy", "pf", "ipfw")
 MODES = ("manager", "ceph", "openstack", "full")

@@ -10,6 +10,11 @@ command is exactly what ran and can be run by hand.
 A run passes only when at least one check ran and none failed: pytest's exit 5 (nothing
 collected, or everything deselected) and a run of only skipped checks are failures — a CI
 verdict of "passed" for nothing run is the reference's #2874.
+
+A little over 400 lines on purpose, for now: the command and the verdict share the suite's
+tables (markers, groups, pytest's exit codes), and the local cloud's and netns tests drive
+both through this module; building and judging could part as `suite` and `run` once those
+tests move with them.
 """
 
 from __future__ import annotations

@@ -232,6 +232,7 @@ def test_a_second_machine_attaches_lists_and_reads_the_state(
 ) -> None:
     """The product's own path: `remote-state attach` and `list` in another state directory."""
     from scs_testbed import remote_state
+    from scs_testbed.attach import attach
     from scs_testbed.terraform import TerraformRunner
     from scs_testbed.workspace import Workspace
 
@@ -248,7 +249,7 @@ def test_a_second_machine_attaches_lists_and_reads_the_state(
 
     rows = remote_state.list_store()
     assert [(r["name"], r["environment"], r["resources"]) for r in rows] == [("tb1", "local", 1)]
-    meta = remote_state.attach("tb1", None, str(cli.binary))
+    meta = attach("tb1", None, str(cli.binary))
     assert (meta["cloud"], meta["prefix"], meta["state"]) == ("local", "tb1", "deployed")
     workspace = Workspace.named("tb1")
     assert json.loads(workspace.tfvars_file.read_text())["prefix"] == "tb1"
@@ -259,9 +260,9 @@ def test_a_second_machine_attaches_lists_and_reads_the_state(
     assert [r["name"] for r in runner.state_resources()] == ["manager"]
     assert not workspace.state_file.exists()
     with pytest.raises(Exception, match="already has a working directory"):
-        remote_state.attach("tb1", None, str(cli.binary))
+        attach("tb1", None, str(cli.binary))
     with pytest.raises(Exception, match="holds no testbed 'nothing-here'"):
-        remote_state.attach("nothing-here", None, str(cli.binary))
+        attach("nothing-here", None, str(cli.binary))
     assert not Workspace.named("nothing-here").path.exists()
 
 

@@ -12,13 +12,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from scs_testbed import ci
-from scs_testbed.errors import InputError
+from scs_testbed.errors import EXIT_REMOTE, EXIT_SMOKE, InputError
+from scs_testbed.summary import Summary, junit_xml
 from tests.unit.test_interrupts import cli_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,17 +69,7 @@ def standins(marks: Path, behaviour: dict[str, tuple[str, int]] | None = None) -
     for real in ci.STEPS:
         body, code = behaviour.get(real.name, ("", 0))
         text = script(marks, real.name, body.format(name=real.name), code)
-        steps.append(
-            ci.Step(
-                real.name,
-                real.phase,
-                lambda plan, text=text: [sys.executable, "-c", text],
-                real.timeout,
-                real.failure_code,
-                creates=real.creates,
-                destroys=real.destroys,
-            )
-        )
+        steps.append(replace(real, do=lambda plan, text=text: [sys.executable, "-c", text]))
     return steps
 
 
@@ -86,7 +78,7 @@ def engine(tmp_path: Path, steps: list[ci.Step], **kwargs: object) -> ci.Engine:
     return ci.Engine(plan, steps=steps, grace=2.0, **kwargs)  # type: ignore[arg-type]
 
 
-def statuses(summary: ci.Summary) -> dict[str, str]:
+def statuses(summary: Summary) -> dict[str, str]:
     return {r.step: r.status for r in summary.steps}
 
 
@@ -102,7 +94,7 @@ def test_all_steps_pass_summary_junit_and_logs(tmp_path: Path) -> None:
     for step in written["steps"]:
         assert step["exit_code"] == 0 and step["seconds"] > 0
         assert f"{step['step']} says hello" in Path(step["log"]).read_text()
-    suite = ET.fromstring(ci.junit_xml(summary))
+    suite = ET.fromstring(junit_xml(summary))
     assert suite.get("tests") == "7" and suite.get("failures") == "0"
     assert [c.get("name") for c in suite.iter("testcase")] == ci.step_names()
 
@@ -125,7 +117,7 @@ def test_a_failing_step_stops_the_rest_teardown_runs_exit_code_is_the_steps(
     assert summary.exit_code == 4
     assert summary.as_dict()["first_failure"] == "deploy"
     assert not (marks / "watch-ran").exists() and (marks / "destroy-ran").exists()
-    suite = ET.fromstring(ci.junit_xml(summary))
+    suite = ET.fromstring(junit_xml(summary))
     deploy = next(c for c in suite.iter("testcase") if c.get("name") == "deploy")
     failure = deploy.find("failure")
     assert failure is not None and failure.get("message") == "exit code 4"
@@ -144,11 +136,11 @@ def test_a_step_past_its_timeout_is_stopped_and_counts_as_its_failure_code(
     assert time.monotonic() - started < 60
     watch = next(r for r in summary.steps if r.step == "watch")
     assert watch.status == "timeout" and watch.exit_code == -signal.SIGTERM
-    assert summary.exit_code == ci.EXIT_REMOTE  # watch's code: the child said nothing itself
+    assert summary.exit_code == EXIT_REMOTE  # watch's code: the child said nothing itself
     pid = int((marks / "watch-ran").read_text())
     assert not Path(f"/proc/{pid}").exists()
     assert statuses(summary)["destroy"] == "passed"
-    suite = ET.fromstring(ci.junit_xml(summary))
+    suite = ET.fromstring(junit_xml(summary))
     case = next(c for c in suite.iter("testcase") if c.get("name") == "watch")
     assert case.find("failure").get("message") == "timed out after 1 s"  # type: ignore[union-attr]
 
@@ -161,7 +153,7 @@ def test_a_step_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -
     ).run()
     smoke = next(r for r in summary.steps if r.step == "smoke")
     assert smoke.status == "timeout" and smoke.exit_code == -signal.SIGKILL
-    assert summary.exit_code == ci.EXIT_SMOKE
+    assert summary.exit_code == EXIT_SMOKE
     assert not Path(f"/proc/{int((marks / 'smoke-ran').read_text())}").exists()
 
 
@@ -219,11 +211,11 @@ def test_real_step_commands(tmp_path: Path) -> None:
         has_testbed=lambda: exists["value"],
     )  # fmt: skip
     steps = {s.name: s for s in ci.STEPS}
-    tail = lambda step: step.command(plan)[3:]  # noqa: E731 - after `python -m scs_testbed`
+    tail = lambda step: step.do(plan)[3:]  # noqa: E731 - after `python -m scs_testbed`
     assert tail(steps["cleanup"]) == [
         "leftovers", "-e", "local", "--name", "cil-x", "--delete", "--nodes=3",
     ]  # fmt: skip
-    assert steps["collect"].command(plan) == "no testbed to collect from"
+    assert steps["collect"].do(plan) == "no testbed to collect from"
     assert "--skip-check" not in tail(steps["deploy"])
     plan.passed.add("check")
     assert tail(steps["deploy"])[-1] == "--skip-check"
@@ -242,7 +234,7 @@ spec = json.loads(sys.argv.pop(1))
 def command(text):
     return lambda plan: [sys.executable, "-c", text]
 ci.STEPS = tuple(
-    ci.Step(s["name"], s["phase"], command(s["text"]), 600, s["code"],
+    ci.Step(s["name"], command(s["text"]), s["phase"], 600, s["code"],
             creates=s["creates"], destroys=s["destroys"])
     for s in spec
 )
@@ -265,7 +257,7 @@ def start_ci(
                 behaviour.get(s.name, ("", 0))[0].format(name=s.name),
                 behaviour.get(s.name, ("", 0))[1],
             ),
-            "code": s.failure_code,
+            "code": s.exit_code,
             "creates": s.creates,
             "destroys": s.destroys,
         }

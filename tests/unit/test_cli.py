@@ -83,3 +83,32 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def loaded_modules(*modules: str) -> list[str]:
+    """The modules of scs_testbed a fresh interpreter has loaded after importing `modules`."""
+    code = (
+        f"import sys, {', '.join(modules)}; "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('scs_testbed'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=os.fspath(Path(__file__).resolve().parents[2])),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.split()
+
+
+def test_a_command_module_runs_without_the_application() -> None:
+    """cli/__init__ hands out `app` and `main` on first use: importing a command module does not
+    run the application, which imports every command module (no loop through the package)."""
+    loaded = loaded_modules("scs_testbed.cli.options", "scs_testbed.cli.signals")
+    assert "scs_testbed.cli.application" not in loaded
+    assert "scs_testbed.cli.access" not in loaded
+
+    from scs_testbed.cli import app, application, main
+
+    assert (app, main) == (application.app, application.main)

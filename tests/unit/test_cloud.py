@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scs_testbed import cloud, clouds_yaml, testbed
+from scs_testbed import cloud, clouds_yaml, teardown
 from scs_testbed.errors import EXIT_INPUT, InputError
 from scs_testbed.redact import install_log_redaction, redact
 from scs_testbed.workspace import Workspace
@@ -132,11 +132,11 @@ def test_destroy_times_out_before_touching_the_cloud(
     workspace.write_meta({"name": "tb", "cloud": "slow", "prefix": "tb", "state": "deployed"})
     # no Terraform state: destroy goes straight to the leftover check, which connects
     monkeypatch.setattr(
-        testbed, "open_runner", lambda *a: SimpleNamespace(state_resources=lambda: [])
+        teardown, "open_runner", lambda *a: SimpleNamespace(state_resources=lambda: [])
     )
     reporter = SimpleNamespace(note=lambda *a: None, step=lambda *a: None)
     with pytest.raises(InputError, match="no answer from its identity service"):
-        testbed.destroy(workspace, None, reporter)  # type: ignore[arg-type]
+        teardown.destroy(workspace, None, reporter)  # type: ignore[arg-type]
 
 
 def test_secrets_of_every_entry_are_registered_when_the_file_is_read(

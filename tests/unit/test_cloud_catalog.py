@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed.cloud_catalog import (
-    Choices,
-    CloudCatalog,
-    propose,
-    render_tfvars,
-    write_environment,
-)
+from scs_testbed.cloud_catalog import CloudCatalog
 from scs_testbed.environment import Catalog, load_environment, missing_required
 from scs_testbed.errors import InputError, PreflightError
+from scs_testbed.new_environment import write_environment
+from scs_testbed.proposal import Choices, propose, render_tfvars
 
 GOLDEN = Path(__file__).parent / "golden" / "catalogs"
 
@@ -181,7 +177,7 @@ def test_a_project_without_an_image_service_sees_no_image() -> None:
 def test_a_new_env_dir_is_made_only_when_the_file_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scs_testbed.cloud_catalog import environment_target
+    from scs_testbed.new_environment import environment_target
 
     wanted = tmp_path / "mine" / "environments"
     monkeypatch.setenv("SCS_TESTBED_ENV_DIR", str(wanted))

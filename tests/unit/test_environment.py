@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed.environment import (
-    Catalog,
-    key_lines,
-    load_environment,
-    module_variables,
-    parse_override,
-    type_problem,
-)
+from scs_testbed.environment import Catalog, load_environment, parse_override
+from scs_testbed.environment_files import key_lines
 from scs_testbed.errors import InputError
+from scs_testbed.module_variables import module_variables, type_problem
 from scs_testbed.resources import builtin_env_dir
 
 

@@ -14,16 +14,18 @@ from typing import Any
 import pytest
 
 from scs_testbed.environment import (
-    MAX_FILE_BYTES,
     Catalog,
-    EnvironmentFileError,
     load_environment,
-    module_variables,
     parse_override,
+)
+from scs_testbed.environment_files import (
+    MAX_FILE_BYTES,
+    EnvironmentFileError,
     parse_tfvars,
     read_environment_file,
 )
 from scs_testbed.errors import InputError
+from scs_testbed.module_variables import module_variables
 from scs_testbed.validation import _hcl_literal, validate_environments
 
 # (tfvars source of `v`, the value Terraform evaluates) — checked against Terraform 1.11.

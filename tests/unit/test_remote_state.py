@@ -105,7 +105,7 @@ def test_a_held_lock_gets_a_hint_naming_holder_and_unlock() -> None:
 def test_an_attached_testbed_without_its_key_never_gets_a_new_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scs_testbed.testbed import ensure_keypair
+    from scs_testbed.testbed_files import ensure_keypair
     from scs_testbed.workspace import Workspace
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
@@ -121,7 +121,8 @@ def test_a_new_testbed_gets_the_backend_an_old_one_keeps_local_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scs_testbed.environment import load_environment
-    from scs_testbed.testbed import record_testbed, resolve_target, write_workspace
+    from scs_testbed.testbed import resolve_target
+    from scs_testbed.testbed_files import record_testbed, write_workspace
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-never-written")

@@ -14,7 +14,7 @@ import pytest
 from scs_testbed import runner
 from scs_testbed.errors import InputError, RemoteError
 from scs_testbed.remote import tunnel
-from scs_testbed.workspace import DamagedRecord
+from scs_testbed.state_dir import DamagedRecord
 
 # A stand-in daemon: forks a setsid'd helper (as sshuttle's firewall does), then says READY.
 FAKE_DAEMON = r"""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed import cli
+from scs_testbed.cli import application as cli
 from scs_testbed.errors import InputError
 from scs_testbed.testbed import list_testbeds
 from scs_testbed.workspace import Workspace
@@ -67,4 +67,4 @@ def test_an_existing_crash_log_is_tightened(
     cli._write_crash_log("two\n")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == "one\ntwo\n"
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
-    assert sys.modules["scs_testbed.cli"] is cli
+    assert sys.modules["scs_testbed.cli.application"] is cli

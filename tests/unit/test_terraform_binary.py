@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scs_testbed.errors import InputError, TerraformError
-from scs_testbed.terraform import check_terraform, find_terraform_tool
+from scs_testbed.terraform_binary import check_terraform, find_terraform_tool
 from tests import tiers
 
 TOFU_JSON = {
@@ -106,7 +106,7 @@ STATE = {
 
 
 def deploy_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apply: str, output: str):
-    from scs_testbed import testbed
+    from scs_testbed import deployment, testbed
     from scs_testbed.environment import load_environment
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", os.fspath(tmp_path / "state"))
@@ -118,7 +118,7 @@ def deploy_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apply: str, out
         f"  init|plan) exit 0;;\n  apply) {apply} exit 0;;\n  output) echo '{output}';;\n",
     )
     target = testbed.resolve_target(load_environment("local"), "fake")
-    run = lambda: testbed.deploy(  # noqa: E731
+    run = lambda: deployment.deploy(  # noqa: E731
         target, os.fspath(binary), testbed.SilentReporter(), skip_check=True
     )
     return target.workspace, run

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from scs_testbed.deployment import _apply_with_retries
 from scs_testbed.terraform import TerraformRunner, parse_events, transient_reason
-from scs_testbed.testbed import SilentReporter, _apply_with_retries, terraform_failure
+from scs_testbed.testbed import SilentReporter, terraform_failure
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from scs_testbed import testbed
+from scs_testbed import teardown, testbed
 from scs_testbed.errors import InputError
+from scs_testbed.state_dir import DamagedRecord
 from scs_testbed.testbed import SilentReporter
-from scs_testbed.workspace import Busy, DamagedRecord, Workspace, find_workspace, locked
+from scs_testbed.workspace import Busy, Workspace, find_workspace, locked
 
 REPO = Path(__file__).resolve().parents[2]
 META = {"name": "tb", "environment": "local", "cloud": "c", "prefix": "tb", "state": "deploying"}
@@ -81,7 +82,7 @@ def test_destroy_of_a_deploying_testbed_whose_deploy_still_runs_is_refused(
 
     monkeypatch.setattr("scs_testbed.cloud.connect", no_cloud)
     with pytest.raises(Busy):
-        testbed.destroy(ws, None, SilentReporter(), retry_delays=())
+        teardown.destroy(ws, None, SilentReporter(), retry_delays=())
     assert ws.meta_file.read_bytes() == before
     assert ws.path.is_dir()
 
@@ -147,8 +148,8 @@ def test_destroy_says_so_when_the_directory_cannot_be_removed(
     def stuck(path: object, onerror: Any) -> None:  # e.g. a file made immutable (root)
         onerror(os.unlink, f"{path}/logs/x.log", PermissionError(1, "Operation not permitted"))
 
-    monkeypatch.setattr("scs_testbed.testbed.shutil.rmtree", stuck)
+    monkeypatch.setattr("scs_testbed.testbed_files.shutil.rmtree", stuck)
     with pytest.raises(InputError, match="could not be removed") as caught:
-        testbed.destroy(ws, None, SilentReporter(), retry_delays=())
+        teardown.destroy(ws, None, SilentReporter(), retry_delays=())
     assert caught.value.exit_code == 2
     assert "Operation not permitted" in " ".join(caught.value.details)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scs_testbed import testbed
+from scs_testbed import deployment, teardown
 from scs_testbed.environment import Catalog, load_environment
 from scs_testbed.errors import InputError, TerraformError
 from scs_testbed.testbed import SilentReporter, Target, resolve_target
@@ -87,7 +87,7 @@ def meta(ws: Workspace) -> dict[str, Any]:
 
 
 def test_a_name_of_another_environment_or_cloud_is_refused_before_any_write(tf: Path) -> None:
-    testbed.plan(target(), str(tf), SilentReporter())
+    deployment.plan(target(), str(tf), SilentReporter())
     ws = Workspace.named("tb")
     before = records(ws)
     env = load_environment("local", Catalog.locate(), ["cloud_provider=other"])
@@ -98,33 +98,33 @@ def test_a_name_of_another_environment_or_cloud_is_refused_before_any_write(tf: 
 
 @pytest.mark.parametrize("step", ["init", "plan"])
 def test_a_failed_plan_leaves_the_old_records(tf: Path, step: str) -> None:
-    testbed.plan(target(), str(tf), SilentReporter())
+    deployment.plan(target(), str(tf), SilentReporter())
     ws = Workspace.named("tb")
     before = records(ws)
     fail(tf, step)
     with pytest.raises(TerraformError):
-        testbed.plan(target(overrides=("number_of_nodes=5",)), str(tf), SilentReporter())
+        deployment.plan(target(overrides=("number_of_nodes=5",)), str(tf), SilentReporter())
     assert records(ws) == before
     fail(tf, step, on=False)
-    testbed.plan(target(overrides=("number_of_nodes=5",)), str(tf), SilentReporter())
+    deployment.plan(target(overrides=("number_of_nodes=5",)), str(tf), SilentReporter())
     assert json.loads(ws.tfvars_file.read_text())["number_of_nodes"] == 5
 
 
 def test_a_failed_init_of_a_new_testbed_leaves_nothing(tf: Path) -> None:
     fail(tf, "init")
     with pytest.raises(TerraformError):
-        testbed.plan(target(), str(tf), SilentReporter())
+        deployment.plan(target(), str(tf), SilentReporter())
     assert not Workspace.named("tb").path.exists()
 
 
 @pytest.mark.parametrize("step", ["init", "plan"])
 def test_a_deploy_that_fails_before_apply_leaves_the_old_records(tf: Path, step: str) -> None:
-    testbed.plan(target(), str(tf), SilentReporter())
+    deployment.plan(target(), str(tf), SilentReporter())
     ws = Workspace.named("tb")
     before = records(ws)
     fail(tf, step)
     with pytest.raises(TerraformError):
-        testbed.deploy(
+        deployment.deploy(
             target(overrides=("number_of_nodes=5",)),
             str(tf),
             SilentReporter(),
@@ -138,7 +138,7 @@ def test_a_deploy_that_fails_before_apply_leaves_the_old_records(tf: Path, step:
 def test_a_new_testbed_whose_first_plan_fails_leaves_nothing(tf: Path) -> None:
     fail(tf, "plan")
     with pytest.raises(TerraformError):
-        testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
+        deployment.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
     assert not Workspace.named("tb").path.exists()
 
 
@@ -146,27 +146,27 @@ def test_a_new_testbed_whose_first_plan_fails_leaves_nothing(tf: Path) -> None:
 
 
 def test_deploy_records_deploying_only_once_apply_begins(tf: Path) -> None:
-    testbed.plan(target(), str(tf), SilentReporter())
+    deployment.plan(target(), str(tf), SilentReporter())
     ws = Workspace.named("tb")
     fail(tf, "plan")  # e.g. the cloud does not answer the plan's reads
     with pytest.raises(TerraformError):
-        testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
+        deployment.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
     assert meta(ws)["state"] == "new"
     fail(tf, "plan", on=False)
     fail(tf, "apply")
     (tf.parent / "begin").touch()
     with pytest.raises(TerraformError):
-        testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
+        deployment.deploy(target(), str(tf), SilentReporter(), skip_check=True, retry_delays=())
     assert meta(ws)["state"] == "failed"
     fail(tf, "apply", on=False)
-    outputs = testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True)
+    outputs = deployment.deploy(target(), str(tf), SilentReporter(), skip_check=True)
     assert outputs["manager_address"] == "203.0.113.7"
     assert meta(ws)["state"] == "deployed"
     assert stat.S_IMODE(ws.state_file.stat().st_mode) == 0o600  # Terraform ran with umask 077
 
 
 def deployed(tf: Path) -> Workspace:
-    testbed.deploy(target(), str(tf), SilentReporter(), skip_check=True)
+    deployment.deploy(target(), str(tf), SilentReporter(), skip_check=True)
     return Workspace.named("tb")
 
 
@@ -182,7 +182,7 @@ def test_destroy_with_an_unreachable_cloud_changes_nothing(
     monkeypatch.setattr("scs_testbed.cloud.connect", unreachable)
     for _ in range(2):  # and the second attempt does not switch on force-cleanup by itself
         with pytest.raises(InputError, match="cannot reach"):
-            testbed.destroy(ws, str(tf), SilentReporter(), retry_delays=())
+            teardown.destroy(ws, str(tf), SilentReporter(), retry_delays=())
         assert records(ws) == before
     assert meta(ws)["state"] == "deployed"
 
@@ -195,12 +195,35 @@ def test_destroy_records_destroying_only_once_terraform_began(
     monkeypatch.setattr("scs_testbed.discover.find_resources", lambda conn, prefix: [])
     fail(tf, "apply")
     with pytest.raises(TerraformError):
-        testbed.destroy(ws, str(tf), SilentReporter(), retry_delays=())
+        teardown.destroy(ws, str(tf), SilentReporter(), retry_delays=())
     assert meta(ws)["state"] == "deployed"  # refused before deleting anything
     (tf.parent / "begin").touch()
     with pytest.raises(TerraformError):
-        testbed.destroy(ws, str(tf), SilentReporter(), retry_delays=())
+        teardown.destroy(ws, str(tf), SilentReporter(), retry_delays=())
     assert meta(ws)["state"] == "destroy-failed"
     fail(tf, "apply", on=False)
-    testbed.destroy(ws, str(tf), SilentReporter(), retry_delays=())
+    teardown.destroy(ws, str(tf), SilentReporter(), retry_delays=())
     assert not ws.path.exists()
+
+
+def test_a_deploy_that_fails_once_apply_began_is_destroyed_when_asked(
+    tf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DEPLOY's teardown: --destroy-on-failure destroys what a failed apply may have created;
+    the apply's error is what the caller gets."""
+    monkeypatch.setattr("scs_testbed.cloud.connect", lambda cloud: object())
+    monkeypatch.setattr("scs_testbed.discover.find_resources", lambda conn, prefix: [])
+    steps: list[str] = []
+
+    class Steps(SilentReporter):
+        def step(self, message: str) -> None:
+            steps.append(message)
+
+    fail(tf, "apply")
+    (tf.parent / "begin").touch()
+    with pytest.raises(TerraformError, match="terraform apply failed"):
+        deployment.deploy(
+            target(), str(tf), Steps(), skip_check=True, retry_delays=(), destroy_on_failure=True
+        )
+    assert "deploy failed: destroying what was created (--destroy-on-failure)" in steps
+    assert not Workspace.named("tb").path.exists()

@@ -145,7 +145,7 @@ def test_ssh_argv_refuses_option_looking_words(host: str, command: list[str]) ->
 def test_crash_log_is_private_and_redacted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, captured: io.StringIO
 ) -> None:
-    from scs_testbed import cli
+    from scs_testbed.cli import application as cli
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
     (tmp_path / "state").mkdir()
@@ -172,7 +172,7 @@ def test_crash_log_is_private_and_redacted(
 
 
 def test_new_crash_log_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scs_testbed import cli
+    from scs_testbed.cli import application as cli
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
     path = Path(cli._write_crash_log("trace\n"))
@@ -185,7 +185,7 @@ def test_json_error_for_an_unexpected_error(
     captured: io.StringIO,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from scs_testbed import cli
+    from scs_testbed.cli import application as cli
 
     monkeypatch.setenv("SCS_TESTBED_STATE_DIR", str(tmp_path / "state"))
 

@@ -19,7 +19,9 @@ namespace and routed there from the host, so the host reaches servers only throu
 Every name is derived from the server's, port's or network's UUID (two testbeds never clash)
 and every step is idempotent, so after a crash the same calls clean up or re-create.
 Subprocesses are started here, not through scs_testbed.runner: this module runs in the
-cloud's venv, where the tool's package is not installed.
+cloud's venv, where the tool's package is not installed. One module on purpose, though longer
+than 400 lines: nova-compute and neutron load it as one file of the plugins distribution
+(outside the layers of docs/architecture.md), and servers and networks share its locking.
 """
 
 from __future__ import annotations

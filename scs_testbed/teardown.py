@@ -1,0 +1,178 @@
+"""destroy as steps (`DESTROY`) run by the one engine (`steps.Engine`): what the records and the
+state hold → terraform destroy (with retries) → nothing with the testbed's names left (removed
+with --force-cleanup) → the working directory removed.
+
+The recorded state changes only once destruction has really begun: a cloud that cannot be
+reached (or a damaged record) leaves the testbed exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scs_testbed.errors import EXIT_INPUT, EXIT_TERRAFORM, TerraformError
+from scs_testbed.remote_state import is_remote
+from scs_testbed.steps import Engine, Step
+from scs_testbed.terraform import RunResult, TerraformRunner
+from scs_testbed.testbed import (
+    RETRY_DELAYS,
+    Reporter,
+    _with_retries,
+    open_runner,
+    terraform_failure,
+)
+from scs_testbed.testbed_files import remove_workspace, set_state
+from scs_testbed.workspace import Workspace, locked
+
+# Testbed states in which an apply may have left resources Terraform does not track.
+UNFINISHED_STATES = ("deploying", "interrupted", "failed", "destroying", "destroy-failed")
+
+
+@dataclass
+class DestroyResult:
+    leftovers_found: int
+    leftovers_removed: int
+
+
+def destroy(
+    workspace: Workspace,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    force_cleanup: bool = False,
+    retry_delays: tuple[float, ...] = RETRY_DELAYS,
+) -> DestroyResult:
+    """terraform destroy, then make sure nothing with the testbed's names is left.
+
+    The recorded state changes only once destruction has really begun: a cloud that cannot be
+    reached (or a damaged record) leaves the testbed exactly as it was. The testbed's lock is
+    held throughout, so a recorded "deploying" means no deploy runs any more.
+    """
+    with locked(workspace, "destroy"):
+        return _destroy(
+            workspace, terraform, reporter, force_cleanup=force_cleanup, retry_delays=retry_delays
+        )
+
+
+@dataclass
+class Destruction:
+    """What the steps of one destroy share."""
+
+    workspace: Workspace
+    terraform: str | None
+    reporter: Reporter
+    force_cleanup: bool
+    retry_delays: tuple[float, ...]
+    prefix: str = ""
+    cloud: str = ""
+    conn: Any = None
+    runner: TerraformRunner | None = None
+    leftovers: list[Any] = field(default_factory=list)
+    removed: int = 0
+
+
+def _read_records(run: Destruction) -> None:
+    """What the testbed is, what its state holds, and a connection to its cloud."""
+    from scs_testbed.cloud import connect
+
+    workspace = run.workspace
+    meta = workspace.read_meta("prefix", "cloud")
+    run.prefix, run.cloud = str(meta["prefix"]), str(meta["cloud"])
+    resources = workspace.read_state_resources()
+    if is_remote(workspace.path):  # the state is in the shared store: read it from there
+        reader = open_runner(workspace, run.terraform)
+        reader.init()
+        resources = reader.state_resources()
+    run.runner = open_runner(workspace, run.terraform) if resources else None
+    if meta.get("state") in UNFINISHED_STATES and not run.force_cleanup:
+        # An interrupted or killed apply leaves resources whose create was in flight but never
+        # reached the state. They carry this testbed's exact names (the preflight made sure no
+        # other testbed uses them), so removing them is part of destroying this testbed.
+        run.reporter.note(
+            f"the last deploy did not finish ({meta.get('state')}): resources with this "
+            "testbed's names that Terraform does not track are removed too"
+        )
+        run.force_cleanup = True
+    run.conn = connect(
+        run.cloud
+    )  # before anything is recorded: an unreachable cloud changes nothing
+
+
+def _terraform_destroy(run: Destruction) -> None:
+    runner, reporter, workspace = run.runner, run.reporter, run.workspace
+    if runner is None:
+        reporter.note("the Terraform state holds no resources")
+        return
+    reporter.step("terraform init")
+    runner.init()
+    began = False
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal began
+        if event.get("type") == "apply_start" and not began:
+            set_state(workspace, "destroying")
+            began = True
+        reporter.terraform_event(event)
+
+    def destroy_once(attempt: int) -> RunResult:
+        reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
+        return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
+
+    result = _with_retries(destroy_once, reporter, run.retry_delays)
+    if not result.ok and not run.force_cleanup:
+        if began:
+            set_state(workspace, "destroy-failed")
+        raise terraform_failure(result.command, result)
+
+
+def _remove_leftovers(run: Destruction) -> None:
+    """Nothing with the testbed's names may be left; --force-cleanup removes what is."""
+    from scs_testbed.discover import delete_resources, find_resources
+
+    prefix, reporter = run.prefix, run.reporter
+    reporter.step(f"looking for leftovers named {prefix}-* in cloud {run.cloud!r}")
+    leftovers = find_resources(run.conn, prefix)
+    if leftovers and run.force_cleanup:
+        reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
+        set_state(run.workspace, "destroying")
+        remaining = delete_resources(
+            run.conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+        )
+        run.removed = len(leftovers) - len(remaining)
+        leftovers = remaining
+    run.leftovers = leftovers
+    if leftovers:
+        set_state(run.workspace, "leftovers")
+        raise TerraformError(
+            f"{len(leftovers)} resource(s) named {prefix}-* remain in the project",
+            details=[f"{f.kind} {f.name} ({f.id})" for f in leftovers],
+            hint=f"remove them with: scs-testbed destroy {run.workspace.name} --force-cleanup",
+        )
+
+
+DESTROY: tuple[Step[Destruction], ...] = (
+    Step("records", _read_records, exit_code=EXIT_INPUT),
+    Step("terraform destroy", _terraform_destroy, exit_code=EXIT_TERRAFORM),
+    Step("leftovers", _remove_leftovers, exit_code=EXIT_TERRAFORM),
+    Step("remove", lambda run: remove_workspace(run.workspace), exit_code=EXIT_INPUT),
+)
+
+
+def _destroy(
+    workspace: Workspace,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    force_cleanup: bool,
+    retry_delays: tuple[float, ...],
+) -> DestroyResult:
+    run = Destruction(workspace, terraform, reporter, force_cleanup, retry_delays)
+    Engine(DESTROY, run).run()
+    return DestroyResult(len(run.leftovers) + run.removed, run.removed)
+
+
+def _flag() -> Any:
+    from python_terraform import IsFlagged
+
+    return IsFlagged
