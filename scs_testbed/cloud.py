@@ -1,5 +1,9 @@
 """openstacksdk connections, with the failures users meet turned into clear errors.
 
+Why over 400 lines: connecting, the bounded waits on the cloud (gather, Deadline) and turning
+the client libraries' exceptions into one line each are one concern — every cloud call of the
+tool passes through all three.
+
 `connect()` is the one place a connection to the user's cloud is made. It reads and checks
 clouds.yaml first (`clouds_yaml`), hands openstacksdk exactly that file, and gives every request
 a connect and a read timeout, so an endpoint that accepts connections and never answers ends in

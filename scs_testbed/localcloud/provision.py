@@ -1,5 +1,8 @@
 """What the cloud holds for a testbed, created through openstacksdk; every step find-or-create.
 
+Why just over 400 lines: one find-or-create per kind of resource of the local cloud (catalog,
+flavors, image, networks, volume type, project, quotas), each short; they belong together.
+
 openstacksdk is imported inside the functions: `scs-testbed --help` must stay fast.
 """
 
