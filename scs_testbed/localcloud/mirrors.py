@@ -99,12 +99,16 @@ def apt_cacher_config(layout: Layout) -> str:
 
 
 def prepare(layout: Layout) -> None:
-    """Directories and the apt-cacher-ng configuration (written each `up`)."""
-    from scs_testbed.localcloud.configs import write_private
-
-    for path in (cache_dir(layout) / "apt", layout.logs / "apt-cacher-ng"):
+    """Directories and the apt-cacher-ng configuration (written each `up`; it holds no secret)."""
+    for path in (
+        cache_dir(layout) / "apt",
+        layout.logs / "apt-cacher-ng",
+        layout.etc / "apt-cacher-ng",
+    ):
         path.mkdir(parents=True, exist_ok=True)
-    write_private(layout.etc / "apt-cacher-ng" / "acng.conf", apt_cacher_config(layout))
+    (layout.etc / "apt-cacher-ng" / "acng.conf").write_text(
+        apt_cacher_config(layout), encoding="utf-8"
+    )
 
 
 def add_address() -> None:
