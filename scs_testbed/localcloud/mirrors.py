@@ -2,8 +2,8 @@
 
 The servers reach nothing outside this machine (their router rejects it, nspawn.py); these two
 processes on the host side of the router are the exception, as a proxy or a mirror is on a
-cloud with restricted egress. They listen on MIRROR_ADDRESS only — an address of this host on a
-dummy link, the public subnet's gateway address, which the servers' routers let through to
+cloud with restricted egress. They listen on MIRROR_ADDRESS only — an address of this host on its
+loopback link, the public subnet's gateway address, which the servers' routers let through to
 MIRROR_PORTS and nothing else — and only they talk to the package registries this machine
 reaches:
 
@@ -32,7 +32,7 @@ MIRROR_ADDRESS = "172.24.4.1"
 APT_PORT = 3142
 PYPI_PORT = 3141
 MIRROR_PORTS = (PYPI_PORT, APT_PORT)
-LINK = "scsmirror0"
+LINK = "lo"  # the host's own loopback link carries MIRROR_ADDRESS (add_address)
 APT_PROXY_URL = f"http://{MIRROR_ADDRESS}:{APT_PORT}"
 PYPI_INDEX_URL = f"http://{MIRROR_ADDRESS}:{PYPI_PORT}/root/pypi/+simple/"
 DEVPI_REQUIREMENTS = ("devpi-server==6.20.3",)
@@ -112,23 +112,22 @@ def prepare(layout: Layout) -> None:
 
 
 def add_address() -> None:
-    """MIRROR_ADDRESS on a dummy link of this host (idempotent)."""
-    links = runner.run(["ip", "-o", "link", "show", LINK])
-    if not links.ok:
-        _check(runner.run(["ip", "link", "add", LINK, "type", "dummy"]), f"adding link {LINK}")
+    """MIRROR_ADDRESS as a /32 on this host's loopback link (idempotent). Not a dummy link:
+    kernels without the dummy module (containers, minimal hosts) refuse that type; the host
+    takes packets for its own addresses on any link, so the servers' uplinks reach it."""
     addresses = runner.run(["ip", "-o", "-4", "addr", "show", "dev", LINK]).stdout
-    if f" {MIRROR_ADDRESS}/" not in addresses:
+    if f" {MIRROR_ADDRESS}/32 " not in addresses:
         _check(
             runner.run(["ip", "addr", "add", f"{MIRROR_ADDRESS}/32", "dev", LINK]),
             f"adding {MIRROR_ADDRESS} to {LINK}",
         )
-    _check(runner.run(["ip", "link", "set", LINK, "up"]), f"bringing {LINK} up")
 
 
 def remove_address() -> None:
-    """The dummy link and its address go (`localcloud down`)."""
-    if runner.run(["ip", "-o", "link", "show", LINK]).ok:
-        runner.run(["ip", "link", "del", LINK])
+    """The address goes (`localcloud down`)."""
+    addresses = runner.run(["ip", "-o", "-4", "addr", "show", "dev", LINK]).stdout
+    if f" {MIRROR_ADDRESS}/32 " in addresses:
+        runner.run(["ip", "addr", "del", f"{MIRROR_ADDRESS}/32", "dev", LINK])
 
 
 def _check(result: runner.Completed, what: str) -> None:
