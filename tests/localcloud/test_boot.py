@@ -15,7 +15,8 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def test_cloud_init_is_done_before_the_bootstrap_unit_starts(
 
 
 def test_watch_follows_the_bootstrap_through_the_mirrors_to_the_first_unreachable_source(
-    testbed: dict[str, Any], cli: Cli
+    testbed: dict[str, Any], cli: Cli, record_testsuite_property: Callable[[str, object], None]
 ) -> None:
     """The `local` environment's apt_proxy and pypi_index_url are the local cloud's mirrors:
     `packages` (apt through apt-cacher-ng) and `venv` (the reference's Python packages through
@@ -253,6 +254,18 @@ def test_watch_follows_the_bootstrap_through_the_mirrors_to_the_first_unreachabl
     assert "core 2.18." in first, shown.stdout
     assert owner == "dragon"
     assert status == "install ok installed"
+    # the steps' own record (progress protocol): packages and venv done, collections failed;
+    # their times go to the JUnit report (the figures of cold and warm mirrors)
+    events = cli("ssh", "--name", NAME, "manager", "--", "cat /var/log/scs-testbed/progress.jsonl")
+    assert events.returncode == 0, events.stderr
+    seen: dict[tuple[str, str], datetime] = {}
+    for line in events.stdout.splitlines():
+        event = json.loads(line)
+        seen.setdefault((event["step"], event["state"]), parse_ts(event["ts"]))
+    for step in ("packages", "venv"):
+        took = seen[(step, "done")] - seen[(step, "start")]
+        record_testsuite_property(f"bootstrap_{step}_seconds", round(took.total_seconds(), 1))
+    assert ("collections", "failed") in seen
 
 
 def test_servers_reach_the_mirrors_and_nothing_else(testbed: dict[str, Any], cli: Cli) -> None:
@@ -289,6 +302,11 @@ RESTART = (
     "sudo systemctl reset-failed scs-testbed-bootstrap.service; "
     "sudo systemctl start --no-block scs-testbed-bootstrap.service"
 )
+
+
+def parse_ts(text: str) -> datetime:
+    """A progress event's time (UTC, microseconds, a Z suffix)."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def standin_repository(root: Path) -> Path:
@@ -388,7 +406,13 @@ def test_the_bootstrap_resumes_reboots_and_runs_the_configuration_scripts(
     assert "reconnecting" in output, output  # the manager rebooted under watch
     after = host.pids(manager_id)
     assert after and after != before, "the manager's container did not restart"
-    log = [line.rstrip() for line in ssh("cat /var/log/scs-testbed/bootstrap.log").splitlines()]
+    # dpkg's progress ("Reading database ... 5%\r…", from `packages` through the mirror)
+    # redraws one line with carriage returns: watch prints it as one line without them
+    # (removed on the manager: the test's text-mode pipes would turn each one into a newline)
+    log = [
+        line.rstrip()
+        for line in ssh("tr -d '\\r' </var/log/scs-testbed/bootstrap.log").splitlines()
+    ]
     assert watched_log_lines(output) == log  # across the reboot: nothing lost, nothing twice
 
     ssh(RESTART)
