@@ -3,8 +3,11 @@
 # Quirks:
 #   - VMs boot as systemd-nspawn containers of a Debian 12 image (whatever `image` says) with
 #     nova's config drive: user_data runs under real cloud-init, host keys reach the console,
-#     sshd answers on the floating IP. Nothing inside reaches the internet: the bootstrap stops
-#     at the first step that needs it (`packages`, the apt mirror).
+#     sshd answers on the floating IP. Nothing inside reaches the internet except the local
+#     cloud's package mirrors on the host side of its router (as behind a corporate proxy):
+#     apt through apt-cacher-ng, PyPI through devpi. The bootstrap runs `packages` and `venv`
+#     through them and stops at the first step that needs another source (`collections`).
+#     `-o apt_proxy= -o pypi_index_url=` turns the mirrors off (it then stops at `packages`).
 #     With `localcloud up --driver fake` VMs do not boot.
 #   - No L3 agent: the floating IP stays DOWN, which the provider accepts; the host still
 #     reaches the manager through it (routed and DNAT-ed by the local cloud).
@@ -21,3 +24,6 @@ network_availability_zone = null
 dns_nameservers           = ["192.0.2.53"]
 enable_config_drive       = false
 volume_type               = "ssd"
+# the local cloud's package mirrors (scs_testbed/localcloud/mirrors.py)
+apt_proxy                 = "http://172.24.4.1:3142"
+pypi_index_url            = "http://172.24.4.1:3141/root/pypi/+simple/"

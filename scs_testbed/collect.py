@@ -45,6 +45,12 @@ REMOTE_FILES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("cloud-init.log", "/var/log/cloud-init.log", "cloud-init log"),
         ("cloud-init-output.log", "/var/log/cloud-init-output.log", "cloud-init output"),
         ("cloud-init-result.json", "/run/cloud-init/result.json", "cloud-init result"),
+        # the last result, kept after a reboot without cloud-init (smoke/findings.py)
+        (
+            "cloud-init-data-result.json",
+            "/var/lib/cloud/data/result.json",
+            "cloud-init's last result",
+        ),
     ),
     "node": (
         ("progress.jsonl", "/var/log/scs-testbed/progress.jsonl", "node join progress events"),

@@ -51,8 +51,10 @@ def run_doctor(
     terraform: str | None = None,
     cloud: str | None = None,
     reachable: Callable[[str, int], bool] | None = None,
+    environment: str | None = None,
 ) -> Report:
-    """Check everything scs-testbed needs on this machine; `cloud`: also log in to it."""
+    """Check everything scs-testbed needs on this machine; `cloud`: also log in to it;
+    `environment`: also report the package mirrors its testbed will use."""
     probe = reachable or can_connect
     findings: list[Finding] = []
     tool, finding = check_terraform_cli(terraform)
@@ -65,6 +67,8 @@ def run_doctor(
         findings.append(check_credentials(cloud))
     findings.append(check_state_dir())
     findings.append(check_remote_state(tool, probe))
+    if environment:
+        findings.append(check_mirrors(environment, probe))
     return Report(findings)
 
 
@@ -190,6 +194,72 @@ def can_connect(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- package mirrors
+
+# The variables that point the in-VM bootstrap at its external sources (terraform/variables.tf)
+MIRROR_VARIABLES = (
+    "apt_proxy",
+    "apt_mirror",
+    "pypi_index_url",
+    "ansible_galaxy_server",
+    "container_registry_mirror",
+)
+
+
+def mirror_endpoint(url: str) -> tuple[str, int] | None:
+    """(host, port) a mirror URL names; None when it names none (an empty value)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_mirrors(name: str, probe: Callable[[str, int], bool]) -> Finding:
+    """The package mirrors the environment's testbed will use, each with whether it answers
+    from here (a mirror inside the cloud may answer only to its servers: a warning, no more)."""
+    from scs_testbed.environment import load_environment
+
+    check = f"package mirrors of {name}"
+    try:
+        env = load_environment(name)
+    except TestbedError as error:
+        return Finding(check, PROBLEM, error.message, error.hint or "")
+    used, silent = [], []
+    for key in MIRROR_VARIABLES:
+        value = str(env.get(key) or "")
+        endpoint = mirror_endpoint(value) if value else None
+        if endpoint is None:
+            continue
+        answers = probe(*endpoint)
+        seen = "reachable from here" if answers else "not reachable from here"
+        used.append(f"{key}={value} ({env.where(key)}; {seen})")
+        if not answers:
+            silent.append(f"{endpoint[0]}:{endpoint[1]}")
+    if not used:
+        return Finding(
+            check,
+            OK,
+            "none: the servers fetch from each tool's public default (they need the internet)",
+            "behind a proxy or without egress set apt_proxy, pypi_index_url … in the environment",
+        )
+    found = "; ".join(used)
+    if silent:
+        return Finding(
+            check,
+            WARNING,
+            found,
+            f"no answer from {', '.join(silent)} on this machine: fine if only the cloud's "
+            "servers reach it, otherwise start the mirror or fix its address",
+        )
+    return Finding(check, OK, found)
 
 
 # --------------------------------------------------------------------------- ssh, sshuttle

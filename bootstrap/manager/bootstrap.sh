@@ -90,6 +90,11 @@ as_operator() {
   fi
   local environment=()
   [[ -n "$PIP_INDEX_URL" ]] && environment+=("PIP_INDEX_URL=$PIP_INDEX_URL")
+  # pip ignores an index over plain HTTP unless its host is trusted (a mirror inside the cloud)
+  if [[ "$PIP_INDEX_URL" == http://* ]]; then
+    local host=${PIP_INDEX_URL#http://}
+    environment+=("PIP_TRUSTED_HOST=${host%%[:/]*}")
+  fi
   cd "/home/$OPERATOR"
   sudo -u "$OPERATOR" -H env "${environment[@]}" "$@"
 }

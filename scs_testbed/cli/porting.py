@@ -23,16 +23,26 @@ def doctor(
         str | None,
         typer.Option("--cloud", help="Also log in to this clouds.yaml entry (credentials)."),
     ] = None,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            "-e",
+            "--env",
+            help="Also report the package mirrors this environment's testbed will use.",
+            autocompletion=environment_completion,
+        ),
+    ] = None,
     terraform: TerraformBinary = None,
     as_json: Json = False,
 ) -> None:
     """Check the local prerequisites: OpenTofu/Terraform, provider, ssh, sshuttle, clouds.yaml,
-    credentials, state directory, remote state. Exit 2 when something must be fixed."""
+    credentials, state directory, remote state, and with -e the package mirrors. Exit 2 when
+    something must be fixed."""
     from scs_testbed import ui
     from scs_testbed.doctor import OK, WARNING, run_doctor
 
     started = time.monotonic()
-    report = run_doctor(terraform, cloud)
+    report = run_doctor(terraform, cloud, environment=environment)
     elapsed = time.monotonic() - started
     if as_json:
         ui.print_json({**report.as_dict(), "seconds": round(elapsed, 2)})

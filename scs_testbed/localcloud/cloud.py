@@ -22,7 +22,7 @@ from pathlib import Path
 
 from scs_testbed import runner, ui
 from scs_testbed.errors import InputError, TestbedError
-from scs_testbed.localcloud import configs, image, install, procs, provision
+from scs_testbed.localcloud import configs, image, install, mirrors, procs, provision
 from scs_testbed.localcloud.layout import CLOUD_NAME, Layout
 from scs_testbed.localcloud.services import (
     BY_NAME,
@@ -201,6 +201,7 @@ def up(
     install.install_apt_packages()
     reinstalled = install.install_venv(layout)
     reinstalled |= install.install_driver_shim(layout)
+    mirrors.install_devpi(layout)
     chosen = configs.chosen_driver(layout, driver)
     built = None
     if chosen == "nspawn":
@@ -209,6 +210,7 @@ def up(
         step(f"server image {what}: {built.rootfs}")
     secret = configs.load_secrets(layout)
     changed = configs.render_configs(layout, secret, chosen, built.rootfs if built else None)
+    mirrors.prepare(layout)
     _restart_changed(layout, reinstalled, changed, step)
     conflicts = _port_conflicts(layout)
     if conflicts:
@@ -219,6 +221,9 @@ def up(
         )
     starter = _Starter(layout, secret, step, chosen)
     try:
+        mirrors.add_address()
+        if mirrors.init_devpi(layout):
+            step("devpi's server directory initialised")
         project_id = starter.run(quotas or {})
     except BaseException as error:
         step("stopping everything again after the failure")
@@ -250,6 +255,7 @@ def down(purge: bool = False, *, layout: Layout | None = None) -> DownResult:
     began = time.monotonic()
     stopped, killed = _stop_all(layout)
     servers = stop_servers(layout)
+    mirrors.remove_address()
     if purge:
         for path in (layout.data, layout.etc, layout.logs, layout.run, layout.hosts):
             shutil.rmtree(path, ignore_errors=True)

@@ -14,11 +14,12 @@ from scs_testbed import runner, ui
 from scs_testbed.errors import TestbedError
 from scs_testbed.localcloud.layout import Layout
 
-APT_PACKAGES = ("mariadb-server", "rabbitmq-server")
+APT_PACKAGES = ("mariadb-server", "rabbitmq-server", "apt-cacher-ng")
 # a file from each package that we run directly
 APT_BINARIES = {
     "mariadb-server": Path("/usr/sbin/mariadbd"),
     "rabbitmq-server": Path("/usr/lib/rabbitmq/bin/rabbitmq-server"),
+    "apt-cacher-ng": Path("/usr/sbin/apt-cacher-ng"),
 }
 PIP_REQUIREMENTS = (
     "keystone",

@@ -1,12 +1,14 @@
 """The local cloud as data: its processes, the order they start in, and one-time setup steps.
 
-Placeholders in argv and env values: {bin} (the venv's bin/), {etc}, {data}, {logs}, {run}.
+Placeholders in argv and env values: {bin} (the venv's bin/), {etc}, {data}, {logs}, {run},
+{devpi} (devpi-server's venv), {mirrors} (the mirrors' caches: mirrors.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scs_testbed.localcloud import mirrors
 from scs_testbed.localcloud.layout import Layout
 
 WSGI = ("{bin}/python", "-m", "scs_localcloud_plugins.wsgi")
@@ -69,7 +71,28 @@ _RABBIT_ENV = {
 }
 
 SERVICES: tuple[Service, ...] = (
-    # stage 0: infrastructure that needs nothing else
+    # stage 0: infrastructure that needs nothing else; the servers' package mirrors
+    Service(
+        "apt-cacher-ng",
+        ("/usr/sbin/apt-cacher-ng", "-c", "{etc}/apt-cacher-ng"),
+        0,
+        mirrors.APT_PORT,
+        log="apt-cacher-ng/apt-cacher",
+    ),
+    Service(
+        "devpi",
+        (
+            "{devpi}/bin/devpi-server",
+            "--serverdir",
+            "{mirrors}/pypi",
+            "--host",
+            mirrors.MIRROR_ADDRESS,
+            "--port",
+            str(mirrors.PYPI_PORT),
+        ),
+        0,
+        mirrors.PYPI_PORT,
+    ),
     Service("epmd", ("/usr/bin/epmd", "-address", "127.0.0.1", "-port", "4369"), 0, 4369),
     Service(
         "mariadb",
@@ -257,6 +280,8 @@ def expand(text: str, layout: Layout, secrets: dict[str, str] | None = None) -> 
         "data": str(layout.data),
         "logs": str(layout.logs),
         "run": str(layout.run),
+        "devpi": str(mirrors.devpi_venv(layout)),
+        "mirrors": str(mirrors.cache_dir(layout)),
     }
     if secrets is not None:
         values["admin_password"] = secrets["admin"]

@@ -15,17 +15,25 @@ from typing import Any
 # ------------------------------------------------------------------ bootstrap and hosts
 
 
-def cloud_init_problems(host: str, result_json: str | None) -> list[str]:
-    """/run/cloud-init/result.json: present and without errors."""
+# cloud-init's result: this boot's (a link in /run), else the last one it wrote, which stays
+# after a reboot when cloud-init no longer runs — the reference's part-0 removes
+# python3-requests, and with it the cloud-init package, on the manager.
+CLOUD_INIT_RESULTS = ("/run/cloud-init/result.json", "/var/lib/cloud/data/result.json")
+
+
+def cloud_init_problems(
+    host: str, result_json: str | None, path: str = CLOUD_INIT_RESULTS[0]
+) -> list[str]:
+    """cloud-init's result.json (read from `path`): present and without errors."""
     if result_json is None:
         return [
-            f"{host}: /run/cloud-init/result.json is missing: cloud-init has not finished "
-            "(expected it finished without errors)"
+            f"{host}: {' and '.join(CLOUD_INIT_RESULTS)} are missing: cloud-init has not "
+            "finished (expected it finished without errors)"
         ]
     try:
         errors = json.loads(result_json)["v1"]["errors"]
     except (ValueError, KeyError, TypeError):
-        return [f"{host}: /run/cloud-init/result.json is not cloud-init's result: {result_json!r}"]
+        return [f"{host}: {path} is not cloud-init's result: {result_json!r}"]
     return [f"{host}: cloud-init reported errors {errors} (expected none)"] if errors else []
 
 

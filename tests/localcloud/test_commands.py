@@ -63,6 +63,23 @@ def test_services_listen_on_loopback_only(cloud: LocalCloud) -> None:
             assert address in ("0100007F", "00000000000000000000000001000000"), line
 
 
+def test_mirrors_listen_on_the_mirror_address_only(cloud: LocalCloud) -> None:
+    """apt-cacher-ng and devpi: on the host side of the servers' router, nowhere else."""
+    import ipaddress
+
+    from scs_testbed.localcloud import mirrors
+
+    wanted = ipaddress.ip_address(mirrors.MIRROR_ADDRESS).packed[::-1].hex().upper()
+    found = {}
+    for table in ("tcp", "tcp6"):
+        for line in Path("/proc/net", table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.rsplit(":", 1)
+            if state == "0A" and int(port, 16) in mirrors.MIRROR_PORTS:
+                found.setdefault(int(port, 16), set()).add(address)
+    assert found == {port: {wanted} for port in mirrors.MIRROR_PORTS}, found
+
+
 def test_port_holder_is_named() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -130,6 +130,7 @@ def test_remote_items_ok_missing_failed_unreachable_and_redacted() -> None:
         "cloud-init.log": "missing",
         "cloud-init-output.log": "unreachable",  # the fake's connection reset
         "cloud-init-result.json": "unreachable",
+        "cloud-init-data-result.json": "unreachable",
         "docker-ps.txt": "failed",
     }
     assert archive.files["hosts/manager/bootstrap.log"] == b"token ***\n"

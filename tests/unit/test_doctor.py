@@ -191,3 +191,63 @@ def test_the_command_exits_2_on_a_problem_and_prints_json(machine: Path) -> None
     )
     assert "✘ problem OpenTofu/Terraform: neither `tofu` nor `terraform` is on PATH" in text.stdout
     assert "→ install OpenTofu" in text.stdout
+
+
+# --------------------------------------------------------------------------- package mirrors
+
+
+def test_doctor_reports_the_mirrors_the_local_testbed_will_use(machine: Path) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def answers(host: str, port: int) -> bool:
+        asked.append((host, port))
+        return True
+
+    finding = doctor.check_mirrors("local", answers)
+    assert finding.status == doctor.OK
+    assert "apt_proxy=http://172.24.4.1:3142 (" in finding.found
+    assert "environments/local.tfvars:" in finding.found
+    assert "pypi_index_url=http://172.24.4.1:3141/root/pypi/+simple/" in finding.found
+    assert "reachable from here" in finding.found
+    assert asked == [("172.24.4.1", 3142), ("172.24.4.1", 3141)]
+
+
+def test_a_mirror_that_does_not_answer_here_is_a_warning_naming_it(machine: Path) -> None:
+    finding = doctor.check_mirrors("local", unreachable)
+    assert finding.status == doctor.WARNING
+    assert "not reachable from here" in finding.found
+    assert "172.24.4.1:3142" in finding.todo and "172.24.4.1:3141" in finding.todo
+
+
+def test_an_environment_without_mirrors_says_its_servers_need_the_internet(machine: Path) -> None:
+    finding = doctor.check_mirrors("regiocloud", unreachable)
+    assert finding.status == doctor.OK
+    assert finding.found.startswith("none: ")
+    assert "apt_proxy" in finding.todo
+
+
+def test_an_override_names_its_source(machine: Path, tmp_path: Path) -> None:
+    envs = tmp_path / "environments"
+    envs.mkdir()
+    (envs / "proxied.tfvars").write_text(
+        'cloud_provider = "proxied"\napt_proxy = "http://proxy.example:3128"\n'
+    )
+    finding = doctor.check_mirrors("proxied", unreachable)
+    assert "apt_proxy=http://proxy.example:3128 (" in finding.found
+    assert "proxied.tfvars:2;" in finding.found
+    assert "proxy.example:3128" in finding.todo
+
+
+def test_doctor_with_an_unknown_environment_is_a_problem_exit_2(machine: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scs_testbed", "doctor", "-e", "no-such-env", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=machine,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
+    mirrors = checks["package mirrors of no-such-env"]
+    assert mirrors["status"] == "problem" and "unknown environment" in mirrors["found"]

@@ -74,3 +74,31 @@ def test_unknown_driver_lists_the_choices(layout: Layout) -> None:
     with pytest.raises(InputError) as error:
         configs.chosen_driver(layout, "libvirt")
     assert "nspawn" in str(error.value.hint) and "fake" in str(error.value.hint)
+
+
+def test_the_routers_let_through_exactly_the_mirrors() -> None:
+    """nspawn.py runs in the services' venv and names the mirrors' address and ports itself:
+    they must be those mirrors.py serves on."""
+    from scs_testbed.localcloud import mirrors
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+
+    assert nspawn.MIRROR_ADDRESS == mirrors.MIRROR_ADDRESS
+    assert tuple(sorted(nspawn.MIRROR_PORTS)) == tuple(sorted(mirrors.MIRROR_PORTS))
+    local = _local_tfvars()  # the `local` environment points at them
+    assert f'apt_proxy                 = "{mirrors.APT_PROXY_URL}"' in local
+    assert f'pypi_index_url            = "{mirrors.PYPI_INDEX_URL}"' in local
+
+
+def test_apt_cacher_config_binds_the_mirror_address(layout: Layout) -> None:
+    from scs_testbed.localcloud import mirrors
+
+    text = mirrors.apt_cacher_config(layout)
+    assert f"BindAddress: {mirrors.MIRROR_ADDRESS}\n" in text
+    assert f"Port: {mirrors.APT_PORT}\n" in text
+    assert f"CacheDir: {layout.cache_root / 'mirrors' / 'apt'}\n" in text
+
+
+def _local_tfvars() -> str:
+    from tests import tiers
+
+    return (tiers.REPO / "environments" / "local.tfvars").read_text()

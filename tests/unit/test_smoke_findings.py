@@ -12,7 +12,10 @@ def test_cloud_init() -> None:
     assert findings.cloud_init_problems("manager", ok) == []
     bad = json.dumps({"v1": {"errors": ["boom"]}})
     assert "errors ['boom']" in findings.cloud_init_problems("manager", bad)[0]
-    assert "not finished" in findings.cloud_init_problems("node-0", None)[0]
+    missing = findings.cloud_init_problems("node-0", None)[0]
+    assert "not finished" in missing and "/var/lib/cloud/data/result.json" in missing
+    odd = findings.cloud_init_problems("manager", "{}", "/var/lib/cloud/data/result.json")[0]
+    assert odd.startswith("manager: /var/lib/cloud/data/result.json is not cloud-init's result")
 
 
 def _events(*pairs: tuple[str, str]) -> str:

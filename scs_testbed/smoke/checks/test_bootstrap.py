@@ -14,9 +14,11 @@ pytestmark = [pytest.mark.quick, pytest.mark.hosts]
 
 
 def test_cloud_init_finished(hosts: Any, host: str) -> None:
-    problems = findings.cloud_init_problems(
-        host, read_file(hosts(host), "/run/cloud-init/result.json")
-    )
+    for path in findings.CLOUD_INIT_RESULTS:
+        result = read_file(hosts(host), path)
+        if result is not None:
+            break
+    problems = findings.cloud_init_problems(host, result, path)
     assert not problems, "\n".join(problems)
 
 

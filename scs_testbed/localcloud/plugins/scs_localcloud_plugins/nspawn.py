@@ -47,6 +47,10 @@ NSPAWN = "systemd-nspawn"
 SEED = "var/lib/cloud/seed/config_drive"  # cloud-init reads a config drive here too
 CONSOLE_BYTES = 100 * 1024  # what nova's console API returns at most
 TRANSFER_NET = ipaddress.ip_network("100.96.0.0/12")  # host <-> namespace /30 links
+# The package mirrors on the host (scs_testbed.localcloud.mirrors: the same values; this module
+# runs in the services' venv and cannot import it): the one outside address servers may reach.
+MIRROR_ADDRESS = "172.24.4.1"
+MIRROR_PORTS = (3141, 3142)
 UDEV_DATA = Path("/run/udev/data")
 UDEV_CONTROL = Path("/run/udev/control")  # exists while a udevd runs
 NSPAWN_RUN = Path("/run/systemd/nspawn")
@@ -645,6 +649,7 @@ class Host:
         and nothing forwarded out of the namespace except to the host itself, so no server's
         traffic leaves this machine even where the host forwards packets."""
         leaving = f'oifname "uplink" ip daddr != {record["outer"]}'
+        ports = ", ".join(str(port) for port in MIRROR_PORTS)
         lines = [
             "table ip scs",
             "delete table ip scs",
@@ -652,6 +657,7 @@ class Host:
             "  chain egress_guard { type filter hook forward priority filter;",
             # rejected, not dropped: a server's resolver, apt, pip and git then fail at once
             # instead of waiting for timeouts (DNS alone held cloud-init for ~40 s)
+            f'    oifname "uplink" ip daddr {MIRROR_ADDRESS} tcp dport {{ {ports} }} accept',
             f"    {leaving} meta l4proto tcp reject with tcp reset",
             f"    {leaving} reject with icmp type admin-prohibited",
             "  }",
@@ -659,6 +665,9 @@ class Host:
             *(f"    ip daddr {fip} dnat to {fixed}" for fip, fixed in record["floating"].items()),
             "  }",
             "  chain post { type nat hook postrouting priority srcnat;",
+            # every server reaches the mirrors from the uplink's address (the host routes
+            # back to it; servers without a floating IP have no address the host knows)
+            f'    oifname "uplink" ip daddr {MIRROR_ADDRESS} masquerade',
             *(
                 f'    oifname "uplink" ip saddr {fixed} snat to {fip}'
                 for fip, fixed in record["floating"].items()
