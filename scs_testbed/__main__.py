@@ -1,3 +1,3 @@
-from scs_testbed.cli.application import main
+from scs_testbed.cli.entry import main
 
 main()

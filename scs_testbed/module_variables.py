@@ -6,7 +6,10 @@ becomes — the Terraform-side evaluation of an environment, without running Ter
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,12 +46,59 @@ def _strip_interpolation(text: str) -> str:
 
 @cache
 def module_variables(directory: Path | None = None) -> dict[str, ModuleVariable]:
-    """The variables declared by the testbed module, in file order."""
+    """The variables declared by the testbed module, in file order.
+
+    Parsing variables.tf with python-hcl2 takes a quarter of a second and more on every
+    command that loads an environment; the result is kept in the user's cache directory under
+    the hash of the file's text (and the parser's version), so a changed file is parsed anew.
+    """
+    path = (directory or module_dir()) / "variables.tf"
+    text = path.read_text(encoding="utf-8")
+    cached = _cache_file(text)
+    try:
+        rows = json.loads(cached.read_text(encoding="utf-8"))
+        return {
+            row["name"]: ModuleVariable(
+                name=row["name"],
+                type=row["type"],
+                description=row["description"],
+                default=row.get("default", _NO_DEFAULT),
+                line=row["line"],
+            )
+            for row in rows
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet (or unreadable): parse
+    variables = _parse_variables(text)
+    rows = [
+        {k: v for k, v in vars(var).items() if v is not _NO_DEFAULT} for var in variables.values()
+    ]
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        temp.write_text(json.dumps(rows), encoding="utf-8")
+        temp.replace(cached)  # whole or not at all: a reader never sees half a file
+    except (OSError, TypeError, ValueError):
+        pass  # a cache that cannot be written only costs the parse next time
+    return variables
+
+
+def _cache_file(text: str) -> Path:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        parser = version("python-hcl2")
+    except PackageNotFoundError:
+        parser = "?"
+    digest = hashlib.sha256(f"{parser}\0{text}".encode()).hexdigest()[:24]
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "scs-testbed" / f"module-variables-{digest}.json"
+
+
+def _parse_variables(text: str) -> dict[str, ModuleVariable]:
     import hcl2
     from hcl2.utils import SerializationOptions
 
-    path = (directory or module_dir()) / "variables.tf"
-    text = path.read_text(encoding="utf-8")
     options = SerializationOptions(strip_string_quotes=True, with_comments=False)
     parsed = hcl2.loads(text, serialization_options=options)
     lines = {}
