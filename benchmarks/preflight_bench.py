@@ -21,21 +21,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.lifecycle_bench import openstack_cli  # noqa: E402  (its venv, made once)
+
 ROUNDS = int(os.environ.get("SCS_TESTBED_PREFLIGHT_ROUNDS", "5"))
 # errors.EXIT_PREFLIGHT: the checks ran and one fell short (the shared cloud is busy): timed too
 EXIT_PREFLIGHT = 3
-
-
-def openstack_cli() -> Path:
-    """The `openstack` CLI in a venv of its own, pinned like the local cloud."""
-    venv = Path.home() / ".cache" / "scs-testbed" / "osc-venv"
-    binary = venv / "bin" / "openstack"
-    if not binary.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        constraints = REPO / "scs_testbed" / "localcloud" / "constraints.txt"
-        pip = [str(venv / "bin" / "pip"), "install", "-q", "-c", str(constraints)]
-        subprocess.run([*pip, "python-openstackclient"], check=True)
-    return binary
 
 
 def cli_way(values: dict[str, object]) -> list[list[str]]:
