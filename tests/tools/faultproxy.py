@@ -664,11 +664,13 @@ class FaultProxy:
             return [r for r in self._records if event is None or r["event"] == event]
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until `count` requests are recorded; their records (TimeoutError if not)."""
+        """Wait until `count` requests are recorded; their records in the order the requests
+        came in (TimeoutError if not). A record is written when its request is done, so a
+        client's next request can be written first: the log's order is not the arrival's."""
         with self._recorded:
             if not self._recorded.wait_for(lambda: self._stats.recorded >= count, timeout):
                 raise TimeoutError(f"{self._stats.recorded} of {count} requests recorded")
-        return self.records()
+        return sorted(self.records(), key=lambda record: record["seq"])
 
     def state(self) -> dict[str, Any]:
         return {
