@@ -3,6 +3,7 @@
 PYTHON      ?= python3
 ENVIRONMENT ?= local
 NAME        ?=
+RECORD      ?=
 PYTEST_ARGS ?=
 NAME_ARG     = $(if $(NAME),--name $(NAME),)
 
@@ -74,5 +75,5 @@ localcloud-up: ## start the local OpenStack (root)
 localcloud-down: ## stop the local OpenStack
 	scs-testbed localcloud down
 
-demo: ## on a fresh machine as root: local cloud, then check, deploy, ssh, watch, tunnel, destroy
-	bash tests/tools/demo
+demo: ## as root: local cloud, then check, deploy, ssh, watch, tunnel, destroy (NAME=, RECORD=FILE.cast)
+	NAME='$(NAME)' RECORD='$(RECORD)' bash tests/tools/demo

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scs_testbed.errors import EXIT_PREFLIGHT, EXIT_TERRAFORM, TerraformError
@@ -173,6 +174,32 @@ def plan(target: Target, terraform: str | None, reporter: Reporter) -> RunResult
         Engine(PLAN, run).run()
     assert run.result is not None
     return run.result
+
+
+def deploy_testbed(
+    env: str,
+    name: str | None,
+    nodes: int | None,
+    overrides: list[str] | None,
+    env_dir: Path | None,
+    terraform: str | None,
+    reporter: Reporter,
+    *,
+    on_deployed: Callable[[str, dict[str, Any]], None],
+    watch: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """`scs-testbed deploy`: the testbed named and checked (`load_target`), its deploy (options:
+    those of `deploy`), `on_deployed(name, outputs)` told, then its access written (ssh files,
+    host keys pinned) and, with `watch`, the bootstrap followed. Returns the outputs."""
+    from scs_testbed.access_setup import after_deploy
+    from scs_testbed.testbed import load_target
+
+    target = load_target(env, name, nodes, overrides, env_dir, terraform)
+    outputs = deploy(target, terraform, reporter, **options)
+    on_deployed(target.name, outputs)
+    after_deploy(target.workspace, outputs, watch)
+    return outputs
 
 
 def deploy(

@@ -13,7 +13,17 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click
 
 from scs_testbed import __version__
-from scs_testbed.cli import access, ci, envs, lifecycle, localcloud, porting, signals, smoke
+from scs_testbed.cli import (
+    access,
+    ci,
+    demo,
+    envs,
+    lifecycle,
+    localcloud,
+    porting,
+    signals,
+    smoke,
+)
 from scs_testbed.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -80,6 +90,7 @@ localcloud.register(app)
 porting.register(app)
 smoke.register(app)
 ci.register(app)
+demo.register(app)
 
 
 # What a Ctrl-C leaves behind, by command (the default: nothing was changed).

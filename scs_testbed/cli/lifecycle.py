@@ -94,27 +94,25 @@ def deploy(
     ] = False,
 ) -> None:
     """Deploy a testbed: preflight, then Terraform apply with live progress."""
-    from scs_testbed import deployment, testbed, ui
+    from scs_testbed import deployment, ui
     from scs_testbed.lifecycle_view import ConsoleReporter
 
-    target = testbed.load_target(env, name, nodes, override, env_dir, terraform)
     reporter = ConsoleReporter()
+
+    def show(name: str, outputs: dict[str, object]) -> None:
+        reporter.finish()
+        rows = [(k, _plain(v)) for k, v in outputs.items()]
+        ui.show(ui.table("outputs", ["output", "value"], rows))
+        ui.success(f"testbed {name} deployed: manager at {outputs.get('manager_address')}")
+
     try:
-        outputs = deployment.deploy(
-            target,
-            terraform,
-            reporter,
-            skip_check=skip_check,
-            destroy_on_failure=destroy_on_failure,
-            parallelism=parallelism,
-        )
+        deployment.deploy_testbed(
+            env, name, nodes, override, env_dir, terraform, reporter,
+            on_deployed=show, watch=watch, skip_check=skip_check,
+            destroy_on_failure=destroy_on_failure, parallelism=parallelism,
+        )  # fmt: skip
     finally:
         reporter.finish()
-    from scs_testbed import access_setup
-
-    ui.show(ui.table("outputs", ["output", "value"], [(k, _plain(v)) for k, v in outputs.items()]))
-    ui.success(f"testbed {target.name} deployed: manager at {outputs.get('manager_address')}")
-    access_setup.after_deploy(target.workspace, outputs, watch)
 
 
 def _plain(value: object) -> str:
