@@ -140,6 +140,42 @@ def spawn(
                 proc.wait()
 
 
+def spawn_pty(
+    argv: Sequence[str], columns: int, rows: int, *, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a child on a new pseudo-terminal of `columns` x `rows` (its controlling
+    terminal: Ctrl-C typed into it reaches the child as SIGINT); returns it and the pty's
+    master side, which the caller reads and closes."""
+    import fcntl
+    import struct
+    import termios
+
+    args = [str(a) for a in argv]
+    log.debug("spawn_pty: %s (%sx%s)", shlex.join(args), columns, rows)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def controlling_terminal() -> None:  # in the child, after setsid
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = subprocess.Popen(
+            args,
+            env=_environ(env),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=controlling_terminal,  # one ioctl after setsid, no locks taken
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return proc, master
+
+
 def start_detached(
     argv: Sequence[str],
     *,

@@ -73,6 +73,12 @@ def plain(text: str, *, err: bool = False) -> None:
     (err_console if err else console).print(line(text), soft_wrap=True)
 
 
+def raw(text: str) -> None:
+    """Terminal output exactly as it is, control sequences included (a recording's)."""
+    console.file.write(text)
+    console.file.flush()
+
+
 def show_error(error: TestbedError, style: str | None = None) -> None:
     """One clear red line, then details and what to do (`style`: the whole line, no label)."""
     first = (

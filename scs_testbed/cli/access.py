@@ -13,7 +13,13 @@ from typing import Annotated
 import typer
 
 from scs_testbed import ui
-from scs_testbed.cli.options import at_least_one, non_empty_name, positive_seconds
+from scs_testbed.cli.options import (
+    Record,
+    at_least_one,
+    non_empty_name,
+    positive_seconds,
+    recorded,
+)
 from scs_testbed.remote import progress
 
 Name = Annotated[
@@ -59,8 +65,11 @@ def watch(
     progress_path: Annotated[str, typer.Option(hidden=True)] = progress.PROGRESS_PATH,
     log_path: Annotated[str, typer.Option(hidden=True)] = progress.LOG_PATH,
     cloud_init_result: Annotated[str, typer.Option(hidden=True)] = "/run/cloud-init/result.json",
+    record: Record = None,
 ) -> None:
     """Follow the bootstrap on the manager until the testbed is up (exit 5 if it fails)."""
+    if record is not None:
+        raise recorded(record, name)
     from scs_testbed.access_setup import watch_bootstrap
     from scs_testbed.remote.watch import WatchOptions
     from scs_testbed.workspace import find_workspace

@@ -21,6 +21,7 @@ from scs_testbed.cli import (
     lifecycle,
     localcloud,
     porting,
+    recording,
     signals,
     smoke,
 )
@@ -91,6 +92,7 @@ porting.register(app)
 smoke.register(app)
 ci.register(app)
 demo.register(app)
+recording.register(app)
 
 
 # What a Ctrl-C leaves behind, by command (the default: nothing was changed).

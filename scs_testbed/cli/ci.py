@@ -10,6 +10,7 @@ import typer
 
 from scs_testbed import ui
 from scs_testbed.cli import options
+from scs_testbed.cli.options import recorded
 from scs_testbed.cli.signals import interrupt_name
 
 if TYPE_CHECKING:
@@ -84,10 +85,13 @@ def ci(
         ),
     ] = 90.0,
     as_json: options.Json = False,
+    record: options.Record = None,
 ) -> None:
     """The whole lifecycle for CI: cleanup, check, deploy, watch, smoke, then collect and
     destroy whatever happened (failures, timeouts, Ctrl-C, SIGTERM); exit code of the first
     failing step."""
+    if record is not None:
+        raise recorded(record, name)
     from scs_testbed import ci as core
     from scs_testbed.steps import DESTROY_POLICIES
     from scs_testbed.summary import write_junit

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from scs_testbed.cli.options import non_empty_name
+from scs_testbed.cli.options import Record, non_empty_name, recorded
 
 
 def demo(
@@ -22,8 +22,11 @@ def demo(
             "only the Terraform side: check, deploy, status, destroy.",
         ),
     ] = True,
+    record: Record = None,
 ) -> None:
     """Show the whole flow on the local cloud, as steps with the destroy in `finally`."""
+    if record is not None:
+        raise recorded(record, name)
     from scs_testbed import ui
     from scs_testbed.demo import Demo, run_demo
 

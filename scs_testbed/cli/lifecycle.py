@@ -15,8 +15,10 @@ from scs_testbed.cli.options import (
     NameOption,
     Nodes,
     Overrides,
+    Record,
     TerraformBinary,
     at_least_one,
+    recorded,
 )
 
 
@@ -92,8 +94,11 @@ def deploy(
         bool,
         typer.Option("--watch", help="Follow the in-VM bootstrap afterwards (scs-testbed watch)."),
     ] = False,
+    record: Record = None,
 ) -> None:
     """Deploy a testbed: preflight, then Terraform apply with live progress."""
+    if record is not None:
+        raise recorded(record, name)
     from scs_testbed import deployment, ui
     from scs_testbed.lifecycle_view import ConsoleReporter
 

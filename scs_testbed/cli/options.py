@@ -125,3 +125,23 @@ NameArgument = Annotated[
     ),
 ]
 Nodes = Annotated[int | None, typer.Option("--nodes", help="Number of nodes (number_of_nodes).")]
+Record = Annotated[
+    Path | None,
+    typer.Option(
+        "--record",
+        metavar="FILE.cast",
+        help="Record what the terminal shows into an asciicast v2 file (play it with "
+        "scs-testbed replay); refused with --json or without a terminal.",
+        show_default=False,
+    ),
+]
+
+
+def recorded(path: Path, testbed: str | None) -> typer.Exit:
+    """Run this very command line again, recorded into `path`; the exit to raise with the
+    recorded command's code."""
+    import sys
+
+    from scs_testbed.recorder import record_command
+
+    return typer.Exit(record_command(path, sys.argv[1:], testbed))
