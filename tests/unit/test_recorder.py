@@ -211,15 +211,18 @@ def test_until_stops_at_the_step_watch_shows(tmp_path):
     assert until_step(live, "ceph") == 1
 
 
+HEADER = '{"version": 2, "width": 80, "height": 24}\n'
+
+
 @pytest.mark.parametrize(
     ("content", "line", "what"),
     [
         ("", 1, "empty file"),
         ('{"version": 1, "width": 80, "height": 24}\n', 1, "not an asciicast v2 header"),
         ('{"version": 2, "width": 80}\n', 1, "height"),
-        ('{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "a"]\n[0.2, "o", "b"\n', 3, "not JSON"),
-        ('{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "a"]\n\n{"o": 1}\n', 4, "not an event"),
-        ('{"version": 2, "width": 80, "height": 24}\n[0.5, "o", "a"]\n[0.2, "o", "b"]\n', 3, "before"),
+        (HEADER + '[0.1, "o", "a"]\n[0.2, "o", "b"\n', 3, "not JSON"),
+        (HEADER + '[0.1, "o", "a"]\n\n{"o": 1}\n', 4, "not an event"),
+        (HEADER + '[0.5, "o", "a"]\n[0.2, "o", "b"]\n', 3, "before"),
     ],
 )  # fmt: skip
 def test_a_damaged_cast_names_its_line(tmp_path, content, line, what):
@@ -249,7 +252,7 @@ def test_replay_cli_exit_codes(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0 and run.stdout.startswith("hello")
     refused = subprocess.run(
-        [sys.executable, "-m", "scs_testbed", "deploy", "-e", "local", "--record", str(tmp_path / "x.cast")],
+        [sys.executable, "-m", "scs_testbed", "deploy", "--record", str(tmp_path / "x.cast")],
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert refused.returncode == 2
