@@ -252,7 +252,7 @@ def test_replay_cli_exit_codes(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0 and run.stdout.startswith("hello")
     refused = subprocess.run(
-        [sys.executable, "-m", "scs_testbed", "deploy", "--record", str(tmp_path / "x.cast")],
+        [sys.executable, "-m", "scs_testbed", "watch", "--record", str(tmp_path / "x.cast")],
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert refused.returncode == 2
