@@ -105,7 +105,7 @@ def record(
 ) -> int:
     """Run `argv` on a pseudo-terminal of the terminal's size (or `size`), show and record
     its output; returns its exit code."""
-    columns, rows = size or os.get_terminal_size(out_fd)
+    columns, rows = size or terminal_size(out_fd)
     proc, master = runner.spawn_pty(argv, columns, rows, env={RECORDING_VARIABLE: "1"})
     stream = RedactingStream()
     resized: list[bool] = []
@@ -171,13 +171,23 @@ def _show(cast: CastWriter, out_fd: int, text: str) -> None:
     cast.output(text)
 
 
+def terminal_size(fd: int) -> tuple[int, int]:
+    """The terminal's columns and rows; a terminal that reports none (0 x 0, e.g. one without
+    a window) counts as $COLUMNS x $LINES, else 80 x 24."""
+    columns, rows = os.get_terminal_size(fd)
+    if columns < 1 or rows < 1:
+        columns = int(os.environ.get("COLUMNS", "0") or 0) or 80
+        rows = int(os.environ.get("LINES", "0") or 0) or 24
+    return columns, rows
+
+
 def _resize(master: int, cast: CastWriter, out_fd: int) -> None:
     import fcntl
     import struct
     import termios
 
-    with suppress(OSError):
-        columns, rows = os.get_terminal_size(out_fd)
+    with suppress(OSError, ValueError):
+        columns, rows = terminal_size(out_fd)
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         cast.resize(columns, rows)
 
