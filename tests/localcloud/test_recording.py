@@ -19,6 +19,8 @@ from tests.localcloud.conftest import LocalCloud, cli_runner, user_env
 pytest.importorskip("pyte", reason="pyte compares the terminal screens (pip install pyte)")
 
 COLUMNS, ROWS = 132, 50
+# the shared local cloud: no data volumes (they are not what is recorded)
+SMALL = ("-o", "number_of_volumes=0")
 
 
 def run_in_terminal(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, bytes]:
@@ -82,7 +84,7 @@ def test_a_recorded_deploy_replays_to_the_live_runs_final_screen(
         started = time.monotonic()
         code, shown = run_in_terminal(
             [sys.executable, "-m", "scs_testbed", "deploy", "-e", "local", "--name", name,
-             "--record", str(cast)],
+             *SMALL, "--record", str(cast)],
             env,
             timeout=1500,
         )  # fmt: skip
