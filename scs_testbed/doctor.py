@@ -2,6 +2,9 @@
 
 Every check returns one `Finding` (ok / warning / problem); a check never raises for what it
 examines, so one broken tool cannot hide the state of the others.
+
+Why just over 400 lines: nine independent checks of 10 to 55 lines each behind one
+report; split by theme they would share the report's types and nothing else.
 """
 
 from __future__ import annotations
