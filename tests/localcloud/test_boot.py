@@ -213,10 +213,11 @@ def test_cloud_init_is_done_before_the_bootstrap_unit_starts(
     testbed: dict[str, Any], cli: Cli
 ) -> None:
     """cloud-init only starts the bootstrap's own unit: cloud-final (which prints the host
-    keys) has finished before the unit's process starts, and cloud-init says done."""
+    keys) has finished before the unit's process starts, and cloud-init says done (waited
+    for: it may still run when sshd answers)."""
     units = "cloud-final.service scs-testbed-bootstrap.service"
     script = (
-        f"cloud-init status; for u in {units}; do systemctl show -p "
+        f"cloud-init status --wait; for u in {units}; do systemctl show -p "
         "ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic $u; done"
     )
     shown = cli("ssh", "--name", NAME, "manager", "--", script, timeout=120)
