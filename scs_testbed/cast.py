@@ -17,7 +17,7 @@ import codecs
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@
 # how watch shows a bootstrap step: a plain line `== STEP STATE`, or a live view's row
 # `✔ STEP` (a state mark, the cell's border, the name)
 _PLAIN_STEP = re.compile(r"(?:^|\n)== (\S+) (?:start|done|failed|skipped)\b")
+_LIVE_STEP = re.compile(r"[✔✘…-][ │|]+([A-Za-z0-9_.-]+)[ │|]")
 
 
 @dataclass(frozen=True)
@@ -192,10 +193,8 @@ def schedule(
 def steps_shown(texts: Sequence[str]) -> list[str]:
     """The bootstrap steps watch showed, in order of their first appearance."""
     seen: list[str] = []
-    tail = ""
-    for text in texts:
-        tail = (tail + _ANSI.sub("", text))[-4096:]
-        for name in _PLAIN_STEP.findall(tail) + _live_steps(tail):
+    for names in _steps_so_far(texts):
+        for name in names:
             if name not in seen:
                 seen.append(name)
     return seen
@@ -203,18 +202,16 @@ def steps_shown(texts: Sequence[str]) -> list[str]:
 
 def until_step(texts: Sequence[str], step: str) -> int | None:
     """The index of the text in which watch first shows `step` (None: it never does)."""
-    plain = re.compile(rf"(?:^|\n)== {re.escape(step)} (?:start|done|failed|skipped)\b")
-    live = re.compile(rf"[✔✘…-][ │|]+{re.escape(step)}[ │|]")
+    return next((i for i, names in enumerate(_steps_so_far(texts)) if step in names), None)
+
+
+def _steps_so_far(texts: Iterable[str]) -> Iterator[list[str]]:
+    """Per text, the steps shown in the last 4 KiB of output up to it (so that a row cut in
+    two between texts is still found)."""
     tail = ""
-    for index, text in enumerate(texts):
-        tail = (tail + _ANSI.sub("", text))[-4096:]
-        if plain.search(tail) or live.search(tail):
-            return index
-    return None
-
-
-def _live_steps(text: str) -> list[str]:
-    return re.findall(r"[✔✘…][ │|]+([A-Za-z0-9_.-]+)[ │|]", text)
+    for text in texts:
+        tail = (tail + plain_text(text))[-4096:]
+        yield _PLAIN_STEP.findall(tail) + _LIVE_STEP.findall(tail)
 
 
 def plain_text(text: str) -> str:
