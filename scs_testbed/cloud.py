@@ -219,7 +219,20 @@ def _open(clouds: CloudsFile, cloud: str) -> Connection:
             f"{clouds.where}: cloud {cloud!r}: {redact(str(error))}",
             hint="fix the entry in clouds.yaml",
         ) from error
+    for key, value in CLIENT_RETRIES.items():
+        region.config.setdefault(key, value)  # the user's clouds.yaml entry wins
     return connection.Connection(config=region)
+
+
+# keystoneauth retries nothing by default but the image service's 503/429: every service of
+# the cloud gets a few retries of a lost connection and of the transient statuses (waiting the
+# Retry-After the cloud sends, else 0.5, 1, 2 … s). scs-testbed's own calls are reads and
+# deletes, which a repeat cannot duplicate.
+CLIENT_RETRIES: dict[str, Any] = {
+    "connect_retries": 4,
+    "status_code_retries": 5,
+    "retriable_status_codes": [429, 500, 502, 503, 504],
+}
 
 
 def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Timeouts) -> None:

@@ -29,6 +29,7 @@ from scs_testbed.testbed import (
 )
 from scs_testbed.testbed_files import (
     SavedRecords,
+    mark_untracked,
     record_testbed,
     restore_records,
     save_records,
@@ -111,6 +112,22 @@ def _begin_apply(run: Deployment) -> None:
         run.applying = True
 
 
+def _before_retry(run: Deployment) -> None:
+    """A failed apply may have created what it never heard of: remove it before the next one."""
+    from scs_testbed.leftovers import remove_untracked
+
+    if not run.applying:
+        return  # the plan failed: nothing was created
+    assert run.runner is not None
+    mark_untracked(run.workspace)
+    try:
+        resources = run.runner.state_resources()
+    except TerraformError as error:
+        run.reporter.note(f"the state cannot be read now ({error.message}): nothing removed")
+        return
+    remove_untracked(run.target.cloud, run.target.prefix, resources, run.reporter)
+
+
 def _apply_step(run: Deployment) -> None:
     assert run.runner is not None
     result = _apply_with_retries(
@@ -119,11 +136,14 @@ def _apply_step(run: Deployment) -> None:
         run.retry_delays,
         run.parallelism,
         before_apply=lambda: _begin_apply(run),
+        before_retry=lambda _attempt: _before_retry(run),
     )
     if not result.ok:
         if run.applying:
             set_state(run.workspace, "failed")
-        raise terraform_failure(result.command, result)
+        raise terraform_failure(
+            result.command, result, kept=run.target.name if run.applying else None
+        )
 
 
 def _record_interruption(run: Deployment, error: BaseException | None) -> None:
@@ -252,6 +272,7 @@ def _apply_with_retries(
     retry_delays: tuple[float, ...],
     parallelism: int | None,
     before_apply: Callable[[], None] | None = None,
+    before_retry: Callable[[int], None] | None = None,
 ) -> RunResult:
     def plan_and_apply(attempt: int) -> RunResult:
         reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
@@ -267,4 +288,4 @@ def _apply_with_retries(
             "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
         )
 
-    return _with_retries(plan_and_apply, reporter, retry_delays)
+    return _with_retries(plan_and_apply, reporter, retry_delays, before_retry)

@@ -150,6 +150,26 @@ def delete_resources(
         return _delete_found(conn, find_resources(conn, prefix), on_delete, timeout, prefix)
 
 
+def untracked_resources(conn: Connection, prefix: str, tracked_ids: set[str]) -> list[Found]:
+    """Resources with this testbed's exact names whose id the Terraform state does not hold.
+
+    What a create leaves when the cloud carried it out but the client lost the answer (a reset
+    connection, a timeout): Terraform does not know it and would create a second one.
+    """
+    return [item for item in find_resources(conn, prefix) if item.id not in tracked_ids]
+
+
+def delete_found(
+    conn: Connection,
+    found: list[Found],
+    on_delete: Callable[[Found], None] = lambda f: None,
+    timeout: float = 600,
+) -> None:
+    """Delete these resources, in dependency order, waiting for servers and volumes to go."""
+    with cloud_calls(conn):
+        _delete_each(conn, found, on_delete, timeout)
+
+
 def _delete_found(
     conn: Connection,
     found: list[Found],
@@ -157,6 +177,13 @@ def _delete_found(
     timeout: float,
     prefix: str,
 ) -> list[Found]:
+    _delete_each(conn, found, on_delete, timeout)
+    return find_resources(conn, prefix)
+
+
+def _delete_each(
+    conn: Connection, found: list[Found], on_delete: Callable[[Found], None], timeout: float
+) -> None:
     by_kind: dict[str, list[Found]] = {}
     for item in found:
         by_kind.setdefault(item.kind, []).append(item)
@@ -168,7 +195,6 @@ def _delete_found(
             _wait_gone(conn, [i.id for i in by_kind[kind]], timeout)
         if kind == "volume" and by_kind.get(kind):
             _wait_volumes_gone(conn, [i.id for i in by_kind[kind]], timeout)
-    return find_resources(conn, prefix)
 
 
 def _delete(conn: Connection, item: Found) -> None:

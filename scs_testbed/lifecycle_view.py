@@ -93,9 +93,7 @@ class ConsoleReporter:
 
     def retry(self, attempt: int, reason: str, delay: float) -> None:
         self._stop_progress()
-        ui.warn(
-            f"attempt {attempt} failed with a transient error ({reason}); retrying in {delay:.0f} s"
-        )
+        ui.warn(f"retrying in {delay:.0f} s: {reason} (attempt {attempt} failed)")
 
     def terraform_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scs_testbed.errors import EXIT_INPUT, EXIT_TERRAFORM, TerraformError
+from scs_testbed.leftovers import with_cloud_retries
 from scs_testbed.remote_state import is_remote
 from scs_testbed.steps import Engine, Step
 from scs_testbed.terraform import RunResult, TerraformRunner
 from scs_testbed.testbed import (
-    RETRY_DELAYS,
+    DESTROY_RETRY_DELAYS,
     Reporter,
     _with_retries,
     open_runner,
@@ -41,7 +42,7 @@ def destroy(
     reporter: Reporter,
     *,
     force_cleanup: bool = False,
-    retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    retry_delays: tuple[float, ...] = DESTROY_RETRY_DELAYS,
 ) -> DestroyResult:
     """terraform destroy, then make sure nothing with the testbed's names is left.
 
@@ -85,6 +86,14 @@ def _read_records(run: Destruction) -> None:
         reader.init()
         resources = reader.state_resources()
     run.runner = open_runner(workspace, run.terraform) if resources else None
+    if meta.get("untracked") and not run.force_cleanup:
+        # an apply failed after it began (and was retried): a create whose answer was lost
+        # may have left resources with this testbed's exact names that no state holds
+        run.reporter.note(
+            "an apply of this testbed failed midway: resources with its names that Terraform "
+            "does not track are removed too"
+        )
+        run.force_cleanup = True
     if meta.get("state") in UNFINISHED_STATES and not run.force_cleanup:
         # An interrupted or killed apply leaves resources whose create was in flight but never
         # reached the state. They carry this testbed's exact names (the preflight made sure no
@@ -94,9 +103,8 @@ def _read_records(run: Destruction) -> None:
             "testbed's names that Terraform does not track are removed too"
         )
         run.force_cleanup = True
-    run.conn = connect(
-        run.cloud
-    )  # before anything is recorded: an unreachable cloud changes nothing
+    # before anything is recorded: an unreachable cloud changes nothing (a few retries first)
+    run.conn = with_cloud_retries(lambda: connect(run.cloud), run.reporter, run.retry_delays[:3])
 
 
 def _terraform_destroy(run: Destruction) -> None:
@@ -119,6 +127,7 @@ def _terraform_destroy(run: Destruction) -> None:
         reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
         return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
 
+    # Terraform's own refresh on the next attempt drops what a lost answer already deleted
     result = _with_retries(destroy_once, reporter, run.retry_delays)
     if not result.ok and not run.force_cleanup:
         if began:
@@ -132,12 +141,18 @@ def _remove_leftovers(run: Destruction) -> None:
 
     prefix, reporter = run.prefix, run.reporter
     reporter.step(f"looking for leftovers named {prefix}-* in cloud {run.cloud!r}")
-    leftovers = find_resources(run.conn, prefix)
+    # the cloud's transient errors (a 503, a reset) do not end the check: it is asked again
+    retried = run.retry_delays
+    leftovers = with_cloud_retries(lambda: find_resources(run.conn, prefix), reporter, retried)
     if leftovers and run.force_cleanup:
         reporter.step(f"removing {len(leftovers)} leftover(s) (--force-cleanup)")
         set_state(run.workspace, "destroying")
-        remaining = delete_resources(
-            run.conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+        remaining = with_cloud_retries(
+            lambda: delete_resources(
+                run.conn, prefix, on_delete=lambda f: reporter.note(f"deleted {f.kind} {f.name}")
+            ),
+            reporter,
+            retried,
         )
         run.removed = len(leftovers) - len(remaining)
         leftovers = remaining

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scs_testbed.transient import TRANSIENT_ERRORS, next_delay, short_reason, transient_reason
 
 
 @dataclass(frozen=True)
@@ -77,29 +78,8 @@ def cli_environment(plugin_cache: bool = False) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- running Terraform
 
-# Errors worth another attempt: (regular expression on the error text, why it is transient).
-TRANSIENT_ERRORS: tuple[tuple[str, str], ...] = (
-    (r"\b50[0234]\b|Gateway Time-?out|Service Unavailable|Bad Gateway", "HTTP 5xx from an API"),
-    (r"Can not get vracks for tenant", "OVH vRack lookup (known to fail transiently)"),
-    (
-        r"Quota exceeded|QuotaExceeded|OverQuota|over quota",
-        "quota, while an earlier testbed is still being deleted",
-    ),
-    (
-        r"connection reset by peer|i/o timeout|TLS handshake timeout|EOF$",
-        "network hiccup between Terraform and the cloud",
-    ),
-    (r"Rate limit|Too Many Requests|\b429\b", "API rate limit"),
-)
-
-
-def transient_reason(text: str) -> str | None:
-    """Why an error message looks transient (retry it), or None."""
-
-    for pattern, reason in TRANSIENT_ERRORS:
-        if re.search(pattern, text, re.IGNORECASE | re.MULTILINE):
-            return reason
-    return None
+# The table of transient errors lives in `transient` (the cloud calls use it too).
+__all__ = ["TRANSIENT_ERRORS", "transient_reason"]
 
 
 # What a successful apply of the testbed module must leave: resources in the state (addresses
@@ -134,6 +114,19 @@ class RunResult:
             return None
         reasons = [transient_reason(f"{d.summary}\n{d.detail}") for d in self.errors]
         return reasons[0] if all(reasons) else None
+
+    def short_reason(self) -> str:
+        """`503 from compute`: the first error in a few words (for the retry line)."""
+        if not self.errors:
+            return f"exit code {self.returncode}"
+        first = self.errors[0]
+        return short_reason(f"{first.summary}\n{first.detail}", first.address or "")
+
+    def next_delay(self, planned: float) -> float:
+        """The planned wait, or the longest Retry-After the errors show."""
+        return max(
+            (next_delay(planned, f"{d.summary}\n{d.detail}") for d in self.errors), default=planned
+        )
 
 
 def state_resources(workdir: Path) -> list[dict[str, Any]]:

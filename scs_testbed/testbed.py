@@ -27,7 +27,11 @@ from scs_testbed.workspace import Workspace, check_name, list_workspaces, refuse
 if TYPE_CHECKING:
     from scs_testbed.preflight import PreflightReport
 
-RETRY_DELAYS = (10.0, 30.0, 60.0)  # seconds before the 2nd, 3rd and 4th attempt
+# Seconds before the 2nd, 3rd … attempt of an apply that failed with transient errors only
+# (Terraform keeps what it created: each attempt continues where the last one stopped).
+RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0)
+# destroy keeps trying longer (about 10 minutes): a half-destroyed testbed keeps costing money.
+DESTROY_RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0, 120.0, 120.0)
 
 
 class Reporter(Protocol):
@@ -204,8 +208,13 @@ def check(target: Target, terraform: str | None = None) -> PreflightReport:
     return report
 
 
-def terraform_failure(command: str, result: RunResult, shown: int = 8) -> TerraformError:
-    """One error for a failed Terraform run: each distinct message once, with its resources."""
+def terraform_failure(
+    command: str, result: RunResult, shown: int = 8, kept: str | None = None
+) -> TerraformError:
+    """One error for a failed Terraform run: each distinct message once, with its resources.
+
+    `kept`: the testbed whose state was kept (resources may exist): the hint says how to go on.
+    """
     grouped: dict[str, list[str]] = {}
     for error in result.errors:
         detail = " ".join(error.detail.split())[:400]
@@ -221,6 +230,11 @@ def terraform_failure(command: str, result: RunResult, shown: int = 8) -> Terraf
     if len(grouped) > shown:
         details.append(f"… and {len(grouped) - shown} more distinct error(s)")
     hint = "the full Terraform log is in the testbed's logs/ directory"
+    if kept:
+        hint = (
+            f"the state is kept: `scs-testbed deploy` again continues, `scs-testbed destroy "
+            f"{kept}` removes what was created; {hint}"
+        )
     from scs_testbed.remote_state import lock_hint
 
     locked = lock_hint(result.errors)
@@ -235,21 +249,26 @@ def _with_retries(
     attempt_once: Callable[[int], RunResult],
     reporter: Reporter,
     retry_delays: tuple[float, ...],
+    before_retry: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run `attempt_once(attempt)` again after a known transient error, a bounded number of times.
 
+    The wait is the planned backoff, or longer when an error shows the cloud's Retry-After;
+    `before_retry(attempt)` runs after the wait (e.g. removing what a lost answer created).
     Returns the last result: successful, failed for good, or out of retries.
     """
     attempt = 1
     while True:
         result = attempt_once(attempt)
-        reason = result.transient()  # None when it succeeded or the error is not transient
-        if reason is None or attempt > len(retry_delays):
+        # None when it succeeded or an error is not transient
+        if result.transient() is None or attempt > len(retry_delays):
             return result
-        delay = retry_delays[attempt - 1]
-        reporter.retry(attempt, reason, delay)
+        delay = result.next_delay(retry_delays[attempt - 1])
+        reporter.retry(attempt, result.short_reason(), delay)
         time.sleep(delay)
         attempt += 1
+        if before_retry is not None:
+            before_retry(attempt)
 
 
 # --------------------------------------------------------------------------- status / list

@@ -134,6 +134,15 @@ def set_state(workspace: Workspace, state: str) -> None:
     workspace.write_meta(meta)
 
 
+def mark_untracked(workspace: Workspace) -> None:
+    """Record that an apply failed after it began: the cloud may hold resources with the
+    testbed's names that Terraform does not track (destroy then removes them by name)."""
+    meta = workspace.read_meta()
+    if not meta.get("untracked"):
+        meta["untracked"] = True
+        workspace.write_meta(meta)
+
+
 @dataclass
 class SavedRecords:
     """The testbed's files as they were before a step rewrote them (None: no workspace yet)."""

@@ -23,6 +23,10 @@ GOLDEN = Path(__file__).parent / "golden"
         ("Can not get vracks for tenant 1234 from DB!", True),
         ("Quota exceeded for instances: Requested 4, but already used 10", True),
         ("429 Too Many Requests", True),
+        ("dial tcp 127.0.0.1:18774: connect: connection refused", True),
+        ("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", True),
+        ("Expected HTTP response code [201 202], but got 409 instead", True),
+        ("Expected HTTP response code [200], but got 500 instead", True),
         ("Invalid flavorRef provided", False),
         ("Error: No image found with name 'Ubuntu'", False),
     ],
@@ -74,7 +78,7 @@ def test_transient_failure_is_retried_then_succeeds(tmp_path: Path) -> None:
     result = _apply_with_retries(runner, Recorder(), (0.0, 0.0, 0.0), None)
     assert result.ok and result.completed == 1
     assert [a for a, _ in retries] == [1, 2]
-    assert "5xx" in retries[0][1]
+    assert retries[0][1] == "504 from compute"  # what failed, where: the retry line's words
     assert (tmp_path / "applies").read_text().strip() == "3"
     logs = list((tmp_path / "logs").glob("*-apply.jsonl"))
     assert logs, "every run's -json stream is logged"
@@ -113,3 +117,40 @@ def test_a_permanent_error_is_not_retried(tmp_path: Path) -> None:
     )
     assert not result.ok
     assert (tmp_path / "applies").read_text().strip() == "1"
+
+
+@pytest.mark.parametrize(
+    ("text", "address", "short"),
+    [
+        (
+            "Expected HTTP response code [202] when accessing [POST http://h:18774/v2.1/servers], "
+            "but got 503 instead",
+            "openstack_compute_instance_v2.manager",
+            "503 from compute",
+        ),
+        (
+            'Error creating OpenStack networking client: Post "http://h/v3/auth/tokens": '
+            "dial tcp h: connect: connection refused",
+            "",
+            "connection refused from network",
+        ),
+        (
+            "read: connection reset by peer",
+            "openstack_blockstorage_volume_v3.data",
+            "connection reset from block storage",
+        ),
+        ("but got 409 instead", "openstack_networking_port_v2.node", "409 from network"),
+    ],
+)
+def test_the_retry_line_says_what_failed_where(text: str, address: str, short: str) -> None:
+    from scs_testbed.transient import short_reason
+
+    assert short_reason(text, address) == short
+
+
+def test_a_retry_after_in_the_error_lengthens_the_wait() -> None:
+    from scs_testbed.transient import next_delay
+
+    assert next_delay(5.0, "got 503 instead: Retry-After: 30") == 30.0
+    assert next_delay(5.0, "got 503 instead") == 5.0
+    assert next_delay(5.0, "Retry-After: 9999") == 300.0  # bounded
