@@ -276,8 +276,16 @@ def _apply_with_retries(
 ) -> RunResult:
     def plan_and_apply(attempt: int) -> RunResult:
         reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
+        # A retry plans from the state the failed attempt just wrote: refreshing every resource
+        # again (one read each, none retried by the provider) would meet the same flaky API
+        # on every attempt; tainted resources are replaced all the same.
+        refresh = {"refresh": False} if attempt > 1 else {}
         planned = runner.stream(
-            "plan", out=PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
+            "plan",
+            out=PLAN_FILE,
+            parallelism=parallelism,
+            on_event=reporter.terraform_event,
+            **refresh,
         )
         if not planned.ok:
             return planned

@@ -125,7 +125,12 @@ def _terraform_destroy(run: Destruction) -> None:
 
     def destroy_once(attempt: int) -> RunResult:
         reporter.step("terraform destroy" + (f" (attempt {attempt})" if attempt > 1 else ""))
-        return runner.stream("apply", destroy=True, auto_approve=_flag(), on_event=on_event)
+        # after the first attempt, no refresh: every resource read again would meet the flaky
+        # API once more; a delete of what is already gone is a 404, which the provider accepts
+        refresh = {"refresh": False} if attempt > 1 else {}
+        return runner.stream(
+            "apply", destroy=True, auto_approve=_flag(), on_event=on_event, **refresh
+        )
 
     # Terraform's own refresh on the next attempt drops what a lost answer already deleted
     result = _with_retries(destroy_once, reporter, run.retry_delays)
