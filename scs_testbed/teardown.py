@@ -1,6 +1,7 @@
 """destroy as steps (`DESTROY`) run by the one engine (`steps.Engine`): what the records and the
 state hold → terraform destroy (with retries) → nothing with the testbed's names left (removed
-with --force-cleanup) → the working directory removed.
+with --force-cleanup, or when an apply of the testbed failed midway) → the working directory
+removed.
 
 The recorded state changes only once destruction has really begun: a cloud that cannot be
 reached (or a damaged record) leaves the testbed exactly as it was.
