@@ -156,7 +156,18 @@ def untracked_resources(conn: Connection, prefix: str, tracked_ids: set[str]) ->
     What a create leaves when the cloud carried it out but the client lost the answer (a reset
     connection, a timeout): Terraform does not know it and would create a second one.
     """
-    return [item for item in find_resources(conn, prefix) if item.id not in tracked_ids]
+    found = find_resources(conn, prefix)
+    untracked = [item for item in found if item.id not in tracked_ids]
+    # an interface added although the answer was lost: a port of the testbed's router (no
+    # name of its own) that no state holds; it keeps the subnet from being deleted
+    with cloud_calls(conn):
+        for router in (item for item in found if item.kind == "router"):
+            for port in conn.network.ports(device_id=router.id):
+                if port.device_owner == "network:router_interface" and port.id not in tracked_ids:
+                    untracked.insert(
+                        0, Found("router_interface", f"{router.id}/{port.id}", router.name)
+                    )
+    return untracked
 
 
 def delete_found(
@@ -187,7 +198,7 @@ def _delete_each(
     by_kind: dict[str, list[Found]] = {}
     for item in found:
         by_kind.setdefault(item.kind, []).append(item)
-    for kind in DELETE_ORDER:
+    for kind in ("router_interface", *DELETE_ORDER):
         for item in by_kind.get(kind, []):
             _delete(conn, item)
             on_delete(item)
@@ -201,7 +212,10 @@ def _delete(conn: Connection, item: Found) -> None:
     from openstack import exceptions
 
     try:
-        if item.kind == "server":
+        if item.kind == "router_interface":
+            router_id, port_id = item.id.split("/", 1)
+            conn.network.remove_interface_from_router(router_id, port=port_id)
+        elif item.kind == "server":
             conn.compute.delete_server(item.id, ignore_missing=True, force=False)
         elif item.kind == "floating_ip":
             conn.network.delete_ip(item.id, ignore_missing=True)

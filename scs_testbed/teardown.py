@@ -72,6 +72,7 @@ class Destruction:
     runner: TerraformRunner | None = None
     leftovers: list[Any] = field(default_factory=list)
     removed: int = 0
+    untracked: bool = False  # an apply failed midway: the cloud may hold what no state holds
 
 
 def _read_records(run: Destruction) -> None:
@@ -87,7 +88,8 @@ def _read_records(run: Destruction) -> None:
         reader.init()
         resources = reader.state_resources()
     run.runner = open_runner(workspace, run.terraform) if resources else None
-    if meta.get("untracked") and not run.force_cleanup:
+    run.untracked = bool(meta.get("untracked"))
+    if run.untracked and not run.force_cleanup:
         # an apply failed after it began (and was retried): a create whose answer was lost
         # may have left resources with this testbed's exact names that no state holds
         run.reporter.note(
@@ -115,6 +117,12 @@ def _terraform_destroy(run: Destruction) -> None:
         return
     reporter.step("terraform init")
     runner.init()
+    if run.untracked:
+        # what a lost answer created (a second interface on the router, a duplicate server)
+        # would hold up the deletes Terraform waits for: it goes first
+        from scs_testbed.leftovers import remove_untracked
+
+        remove_untracked(run.cloud, run.prefix, runner.state_resources(), reporter)
     began = False
 
     def on_event(event: dict[str, Any]) -> None:
