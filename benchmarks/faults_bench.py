@@ -30,7 +30,7 @@ RUNS = {0.0: 5, 0.05: 5, 0.1: 20, 0.2: 5}
 
 def state_kept(env: dict[str, str], name: str) -> bool:
     """The failed testbed is still recorded with resources in its Terraform state."""
-    state = Path(env["SCS_TESTBED_STATE_DIR"]) / name / "terraform.tfstate"
+    state = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name / "terraform.tfstate"
     try:
         return bool(json.loads(state.read_text()).get("resources"))
     except (OSError, ValueError):

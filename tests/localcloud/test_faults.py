@@ -61,7 +61,9 @@ def test_deploy_and_destroy_at_10_percent_leave_nothing(
         assert deployed.returncode in (0, 4), output[-3000:]
         if deployed.returncode == 4:  # a clear error, and the state kept for destroy
             assert "terraform apply failed" in output, output[-3000:]
-            assert (Path(env["SCS_TESTBED_STATE_DIR"]) / name / "terraform.tfstate").is_file()
+            assert (
+                Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name / "terraform.tfstate"
+            ).is_file()
         resets = [
             r
             for r in proxy.records()
