@@ -37,11 +37,14 @@ def state_kept(env: dict[str, str], name: str) -> bool:
         return False
 
 
+PORTS = {"port_offset": faultrun.PORT_OFFSET, "admin_port": faultrun.ADMIN_PORT}
+
+
 def one_run(base: Path, name: str, rate: float, seed: int, outage: str | None = None) -> dict:
     """deploy, then destroy, through one proxy; what happened, timed."""
     conn = faultrun.direct_connection()
     row: dict = {"name": name, "rate": rate, "seed": seed}
-    with faultrun.fault_proxy(base / name / "proxy", rate, seed) as proxy:
+    with faultrun.fault_proxy(base / name / "proxy", rate, seed, **PORTS) as proxy:
         env = faultrun.user_env(proxy.clouds, base / name / "user")
         faultrun.wait_for_room(env, name)
         before = len(proxy.records())
@@ -96,7 +99,10 @@ def main() -> int:
     parser.add_argument("--runs-10", type=int, help="runs at 10%% (wins over --runs there)")
     parser.add_argument("--rates", default="0,0.05,0.1,0.2", help="comma list of fault rates")
     parser.add_argument("--no-outages", action="store_true", help="skip the 30 s outages")
+    parser.add_argument("--port-offset", type=int, default=faultrun.PORT_OFFSET)
+    parser.add_argument("--admin-port", type=int, default=faultrun.ADMIN_PORT)
     args, _ = parser.parse_known_args()
+    PORTS.update(port_offset=args.port_offset, admin_port=args.admin_port)
     absent = faultrun.cloud_absent()
     if absent:
         print(f"SKIPPED: {absent}")
