@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from scs_testbed import parse_cache
 from scs_testbed.errors import InputError
 from scs_testbed.module_variables import convert
 
@@ -172,12 +173,16 @@ def parse_tfvars(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
 
     Values are what Terraform evaluates, not their source text: heredocs become their body,
     `$${` and `%%{` become `${` and `%{`, escapes are decoded. Interpolations, directives and
-    references are refused, as Terraform refuses them in variables files.
+    references are refused, as Terraform refuses them in variables files. Values of a text
+    parsed before come from `parse_cache`.
     """
     text = read_environment_file(path)
+    lines = key_lines(text)
+    cached = parse_cache.load("tfvars", text)
+    if isinstance(cached, dict):
+        return cached, lines
     where = display_path(path)
     tree = _parse_hcl(text, where)
-    lines = key_lines(text)
     values: dict[str, Any] = {}
     problems: list[str] = []
     for node in _children(_children(tree)[0]):
@@ -202,6 +207,7 @@ def parse_tfvars(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
             details=problems,
             hint="write literal values; a literal ${ is written $${ (and %{ as %%{)",
         )
+    parse_cache.store("tfvars", text, values)
     return values, lines
 
 

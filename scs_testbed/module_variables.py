@@ -6,10 +6,7 @@ becomes — the Terraform-side evaluation of an environment, without running Ter
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from scs_testbed import parse_cache
 from scs_testbed.resources import module_dir
 
 _NO_DEFAULT = object()
@@ -48,15 +46,12 @@ def _strip_interpolation(text: str) -> str:
 def module_variables(directory: Path | None = None) -> dict[str, ModuleVariable]:
     """The variables declared by the testbed module, in file order.
 
-    Parsing variables.tf with python-hcl2 takes a quarter of a second and more on every
-    command that loads an environment; the result is kept in the user's cache directory under
-    the hash of the file's text (and the parser's version), so a changed file is parsed anew.
+    The result is kept by `parse_cache` (a changed file is parsed anew).
     """
     path = (directory or module_dir()) / "variables.tf"
     text = path.read_text(encoding="utf-8")
-    cached = _cache_file(text)
+    rows = parse_cache.load("module-variables", text)
     try:
-        rows = json.loads(cached.read_text(encoding="utf-8"))
         return {
             row["name"]: ModuleVariable(
                 name=row["name"],
@@ -67,32 +62,14 @@ def module_variables(directory: Path | None = None) -> dict[str, ModuleVariable]
             )
             for row in rows
         }
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # not cached yet (or unreadable): parse
+    except (KeyError, TypeError):
+        pass  # not cached yet (or not what we wrote): parse
     variables = _parse_variables(text)
     rows = [
         {k: v for k, v in vars(var).items() if v is not _NO_DEFAULT} for var in variables.values()
     ]
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temp = cached.with_name(f".{cached.name}.{os.getpid()}")
-        temp.write_text(json.dumps(rows), encoding="utf-8")
-        temp.replace(cached)  # whole or not at all: a reader never sees half a file
-    except (OSError, TypeError, ValueError):
-        pass  # a cache that cannot be written only costs the parse next time
+    parse_cache.store("module-variables", text, rows)
     return variables
-
-
-def _cache_file(text: str) -> Path:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        parser = version("python-hcl2")
-    except PackageNotFoundError:
-        parser = "?"
-    digest = hashlib.sha256(f"{parser}\0{text}".encode()).hexdigest()[:24]
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "scs-testbed" / f"module-variables-{digest}.json"
 
 
 def _parse_variables(text: str) -> dict[str, ModuleVariable]:
