@@ -34,9 +34,16 @@ def start_up(runs: int = 15) -> None:
     entry = (
         "import sys; from scs_testbed.cli.entry import main; sys.argv[0] = 'scs-testbed'; main()"
     )
+    # What Typer's own help costs: a bare app of two commands (typer.rich_utils loads
+    # rich.markdown, markdown_it, rich.traceback and pygments for every --help).
+    bare = (
+        "import typer; app = typer.Typer(); app.command('a')(lambda: None); "
+        "app.command('b')(lambda: None); app()"
+    )
     cases = {
         "python interpreter start": [sys.executable, "-c", "pass"],
         "floor: import typer, rich": [sys.executable, "-c", "import typer, rich"],
+        "bare Typer app --help": [sys.executable, "-c", bare, "--help"],
         "scs-testbed --help": [sys.executable, "-c", entry, "--help"],
         "scs-testbed --version": [sys.executable, "-c", entry, "--version"],
     }
@@ -52,12 +59,18 @@ def start_up(runs: int = 15) -> None:
     for name, values in samples.items():
         median = statistics.median(values)
         target = ""
-        if name.startswith("scs-testbed"):
+        if name.startswith("scs-testbed") or name.startswith("bare"):
             ratio = median / floor
             target = f" = {ratio:.2f}x the floor (target <= 1.2x) " + (
                 "ok" if ratio <= 1.2 else "NOT MET"
             )
         print(f"{name}: median {median:.3f} s of {runs}, best {min(values):.3f} s{target}")
+    bare_median = statistics.median(samples["bare Typer app --help"])
+    ours = statistics.median(samples["scs-testbed --help"])
+    print(
+        f"scs-testbed --help = {ours / bare_median:.2f}x a bare Typer app's --help: the rest of "
+        "the gap to the floor is Typer's help renderer"
+    )
     print(f"load average during the runs: {os.getloadavg()[0]:.2f}")
 
 

@@ -195,15 +195,21 @@ def check(target: Target, terraform: str | None = None) -> PreflightReport:
     from scs_testbed.preflight import run_preflight
     from scs_testbed.validation import ensure_valid
 
+    def validate() -> None:  # finding and asking the binary runs beside the cloud reads too
+        ensure_valid(target.env, find_terraform(terraform, required=False))
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        binary = find_terraform(terraform, required=False)
-        validation = pool.submit(ensure_valid, target.env, binary)
-        report = run_preflight(
-            connect(target.cloud),
-            target.cloud,
-            target.values,
-            check_prefix=not target.workspace.exists,
-        )
+        validation = pool.submit(validate)
+        try:
+            report = run_preflight(
+                connect(target.cloud),
+                target.cloud,
+                target.values,
+                check_prefix=not target.workspace.exists,
+            )
+        except Exception:
+            validation.result()  # a bad binary or invalid variables outrank the cloud's error
+            raise
         validation.result()
     return report
 
