@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from scs_testbed.errors import RemoteError
+from scs_testbed.polling import PAUSES, poll
 from scs_testbed.remote.hostkeys import HostKey, parse_console_host_keys
 
 
@@ -40,18 +42,34 @@ def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
 
 
 def wait_for_host_keys(
-    cloud: Any, server_id: str, timeout: float = 900.0, interval: float = 10.0
-) -> list[HostKey]:
-    """Poll the console log until cloud-init printed the host keys; return them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        keys = parse_console_host_keys(console_log(cloud, server_id))
-        if keys:
-            return keys
-        if time.monotonic() > deadline:
-            raise RemoteError(
-                f"server {server_id} printed no SSH host keys to its console in {timeout:.0f} s",
-                hint="look at the console (scs-testbed console) — the VM may not have booted, or "
-                "the image's cloud-init does not print keys (ssh_key_console_blacklist)",
-            )
-        time.sleep(interval)
+    cloud: Any, servers: Mapping[str, str], timeout: float = 900.0, pauses: Sequence[float] = PAUSES
+) -> dict[str, list[HostKey]]:
+    """Poll the console logs of all `servers` (alias: server id) together until cloud-init
+    printed the host keys of each; their keys by alias.
+
+    The logs are read concurrently and only of servers still waited for; the pauses grow from
+    half a second, so keys that are there within seconds of the apply are taken then.
+    """
+    from scs_testbed.cloud import gather
+
+    found: dict[str, list[HostKey]] = {}
+
+    def ask() -> dict[str, list[HostKey]] | None:
+        waiting = {alias: server for alias, server in servers.items() if alias not in found}
+        logs = gather({alias: partial(console_log, cloud, s) for alias, s in waiting.items()})
+        for alias, text in logs.items():
+            keys = parse_console_host_keys(text)
+            if keys:
+                found[alias] = keys
+        return found if len(found) == len(servers) else None
+
+    if poll(ask, timeout, pauses) is None:
+        missing = ", ".join(
+            f"{alias} ({servers[alias]})" for alias in servers if alias not in found
+        )
+        raise RemoteError(
+            f"{missing}: no SSH host keys printed to the console in {timeout:.0f} s",
+            hint="look at the console (scs-testbed console) — the VM may not have booted, or "
+            "the image's cloud-init does not print keys (ssh_key_console_blacklist)",
+        )
+    return found

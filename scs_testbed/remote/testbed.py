@@ -119,17 +119,14 @@ def server_ids(outputs: Mapping[str, Any]) -> dict[str, str]:
 def prepare_access(workspace: Workspace, *, timeout: float = 900.0) -> None:
     """After apply: write ssh_config and pin every VM's host keys from its console log.
 
-    Waits (up to `timeout` seconds per VM) until cloud-init printed the keys.
+    Waits (up to `timeout` seconds in all) until cloud-init printed the keys of every VM.
     """
     from scs_testbed.remote.console import open_cloud, wait_for_host_keys
 
     outputs = workspace.read_outputs()
     write_ssh_config(workspace, outputs)
     cloud = open_cloud(cloud_name(workspace))
-    keys = {
-        alias: wait_for_host_keys(cloud, server, timeout)
-        for alias, server in server_ids(outputs).items()
-    }
+    keys = wait_for_host_keys(cloud, server_ids(outputs), timeout)
     pin_host_keys(workspace, keys, outputs)
 
 

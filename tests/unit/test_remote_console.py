@@ -46,12 +46,17 @@ def test_console_log_and_missing_server() -> None:
 
 def test_wait_for_host_keys_polls_until_cloud_init_printed_them() -> None:
     booted = (GOLDEN / "console_manager.log").read_text()
-    cloud = SimpleNamespace(compute=FakeCompute({"m": ["[ 1.0] booting\n", booted]}))
-    keys = console.wait_for_host_keys(cloud, "m", timeout=5, interval=0)
-    assert [k.key_type for k in keys] == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
-    cloud = SimpleNamespace(compute=FakeCompute({"m": ["[ 1.0] booting\n"]}))
-    with pytest.raises(RemoteError, match="no SSH host keys"):
-        console.wait_for_host_keys(cloud, "m", timeout=0, interval=0)
+    consoles = {"m": ["[ 1.0] booting\n", booted], "n": ["[ 1.0] booting\n"] * 3 + [booted]}
+    cloud = SimpleNamespace(compute=FakeCompute(consoles))
+    keys = console.wait_for_host_keys(cloud, {"manager": "m", "node-0": "n"}, 5, pauses=(0,))
+    assert [k.key_type for k in keys["manager"]] == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
+    assert keys["node-0"] == keys["manager"]
+    # the manager's log is not read again once its keys were found
+    calls = [server for server, _ in cloud.compute.calls]  # read concurrently: any order
+    assert (calls.count("m"), calls.count("n")) == (2, 4)
+    cloud = SimpleNamespace(compute=FakeCompute({"m": [booted], "n": ["[ 1.0] booting\n"]}))
+    with pytest.raises(RemoteError, match=r"node-0 \(n\): no SSH host keys"):
+        console.wait_for_host_keys(cloud, {"manager": "m", "node-0": "n"}, 0, pauses=(0,))
 
 
 def test_prepare_access_writes_ssh_config_and_pins_every_vm(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
