@@ -81,7 +81,7 @@ def test_a_changed_tfvars_is_parsed_anew_and_errors_are_not_cached(module: Path)
     assert parse_tfvars(path)[0]["number_of_nodes"] == 3.5
     path.write_text('image = "Ubuntu 24.04\n')
     for _ in range(2):  # the second time is not answered from a cache either
-        with pytest.raises(TfvarsSyntaxError, match="mine.tfvars:1"):
+        with pytest.raises(TfvarsSyntaxError, match=r"mine\.tfvars:1"):
             parse_tfvars(path)
 
 
