@@ -52,18 +52,19 @@ def module_variables(directory: Path | None = None) -> dict[str, ModuleVariable]
     text = path.read_text(encoding="utf-8")
     rows = parse_cache.load("module-variables", text)
     try:
-        return {
-            row["name"]: ModuleVariable(
-                name=row["name"],
-                type=row["type"],
-                description=row["description"],
-                default=row.get("default", _NO_DEFAULT),
-                line=row["line"],
-            )
-            for row in rows
-        }
+        if isinstance(rows, list) and rows:
+            return {
+                row["name"]: ModuleVariable(
+                    name=row["name"],
+                    type=row["type"],
+                    description=row["description"],
+                    default=row.get("default", _NO_DEFAULT),
+                    line=row["line"],
+                )
+                for row in rows
+            }
     except (KeyError, TypeError):
-        pass  # not cached yet (or not what we wrote): parse
+        pass  # not what we wrote (a damaged cache): parse
     variables = _parse_variables(text)
     rows = [
         {k: v for k, v in vars(var).items() if v is not _NO_DEFAULT} for var in variables.values()
