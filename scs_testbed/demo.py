@@ -14,7 +14,6 @@ cloud's fake driver) the demo is check → deploy → status │ destroy.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from scs_testbed.errors import (
     RemoteError,
     TestbedError,
 )
+from scs_testbed.polling import poll
 from scs_testbed.steps import TEARDOWN, Engine, Step
 
 NODE_ADDRESS = "192.168.16.11"  # node-1's fixed IP on the management network
@@ -107,18 +107,21 @@ def _http_through_tunnel(demo: Demo) -> None:
     """node-1's HTTP server must answer through the tunnel with a body (bytes carried)."""
     demo.say(f"HTTP to node-1's server through the tunnel ({demo.url})")
     fetch = demo.fetch or _get
-    deadline = time.monotonic() + demo.http_wait
-    while True:
+    failed: list[OSError] = []
+
+    def ask() -> bytes | None:
         try:
-            body = fetch(demo.url)
-            break
+            return fetch(demo.url)
         except OSError as error:  # the node's server may still be starting: poll it
-            if time.monotonic() > deadline:
-                raise RemoteError(
-                    f"node-1's HTTP server not reached through the tunnel: {error}",
-                    hint=f"scs-testbed ssh --name {demo.name} node-1 -- ss -ltn",
-                ) from error
-            time.sleep(0.2)
+            failed.append(error)
+            return None
+
+    body = poll(ask, demo.http_wait, pauses=(0.2,))
+    if body is None:
+        raise RemoteError(
+            f"node-1's HTTP server not reached through the tunnel: {failed[-1]}",
+            hint=f"scs-testbed ssh --name {demo.name} node-1 -- ss -ltn",
+        ) from failed[-1]
     if not body:
         raise RemoteError("node-1's HTTP server answered with no bytes through the tunnel")
     demo.http_bytes = len(body)

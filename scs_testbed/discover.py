@@ -7,12 +7,12 @@ prefix: testbeds `tb` and `tb-2` can share a project without one touching the ot
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scs_testbed.cloud import Deadline, cloud_calls, gather
+from scs_testbed.polling import poll
 from scs_testbed.requirements import security_data
 
 if TYPE_CHECKING:
@@ -271,14 +271,8 @@ def _delete_router(conn: Connection, router_id: str) -> None:
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    delay = 0.2
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(delay)
-        delay = min(delay * 1.5, 3.0)
-    return condition()
+    pauses = (0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.3, 3.0)
+    return poll(lambda: True if condition() else None, timeout, pauses) is not None
 
 
 def _wait_gone(conn: Connection, server_ids: list[str], timeout: float) -> None:

@@ -8,7 +8,6 @@ openstacksdk is imported inside the functions: `scs-testbed --help` must stay fa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from scs_testbed.localcloud.layout import (
     REGION,
     Layout,
 )
+from scs_testbed.polling import poll
 
 # openstack.connection.Connection; its proxies are typed as unions over API versions that
 # would need a cast at every call, so the connection is plain Any here.
@@ -193,17 +193,16 @@ def wait_for(
     what: str, probe: Callable[[], bool], timeout: float, on_poll: Callable[[], None]
 ) -> None:
     """Poll `probe` until it returns True; `on_poll` may raise (e.g. a service died)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ask() -> bool | None:
         on_poll()
         try:
-            if probe():
-                return
-        except Exception:  # noqa: S110 - not ready yet: APIs answer errors while starting
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
-        time.sleep(0.5)
+            return True if probe() else None
+        except Exception:  # not ready yet: APIs answer errors while starting
+            return None
+
+    if poll(ask, timeout, pauses=(0.5,)) is None:
+        raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
 def build_catalog(conn: Connection, secret: Mapping[str, str]) -> None:

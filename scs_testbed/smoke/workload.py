@@ -9,10 +9,11 @@ teardown, `leftovers` looks for the run's exact names once more, so a resource t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from scs_testbed.polling import poll
 
 SUBNET_CIDR = "192.168.250.0/24"  # inside the workload's own network only
 TEARDOWN_TIMEOUT = 600.0  # removal gets its own limit: a short build limit must not cut it
@@ -54,17 +55,18 @@ class WorkloadFailed(AssertionError):
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:
     """Poll `probe` until it returns something true; WorkloadFailed after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = probe()
-        if last and not isinstance(last, str):
-            return last
-        if isinstance(last, str) and last.startswith("ERROR"):
-            raise WorkloadFailed(f"{what}: {last}")
-        if time.monotonic() > deadline:
-            raise WorkloadFailed(f"{what}: not reached after {timeout:.0f} s (last: {last})")
-        time.sleep(interval)
+    last: list[Any] = [None]
+
+    def ask() -> Any:
+        last[0] = probe()
+        if isinstance(last[0], str) and last[0].startswith("ERROR"):
+            raise WorkloadFailed(f"{what}: {last[0]}")
+        return last[0] if last[0] and not isinstance(last[0], str) else None
+
+    reached = poll(ask, timeout, pauses=(interval,))
+    if reached is None:
+        raise WorkloadFailed(f"{what}: not reached after {timeout:.0f} s (last: {last[0]})")
+    return reached
 
 
 def _find(kind: str, finder: Callable[..., Any], name: str, hint: str) -> Any:
