@@ -220,12 +220,6 @@ def cli_runner(default_env: dict[str, str], cwd: Path | None = None, timeout: fl
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run `scs-testbed ARGS` as a user would."""
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "scs_testbed", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    from tests.tools import faultrun
+
+    return faultrun.cli(dict(os.environ, COLUMNS="200", NO_COLOR="1"), *args, timeout=timeout)
