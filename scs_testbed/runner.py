@@ -31,6 +31,11 @@ class Completed:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def failure_details(self, lines: int = 10) -> list[str]:
+        """The command line and the last `lines` lines of its output: what an error shows."""
+        tail = (self.stdout + self.stderr).strip().splitlines()[-lines:]
+        return [" ".join(self.argv)[:200], *tail]
+
 
 def _environ(env: Mapping[str, str] | None) -> dict[str, str] | None:
     if env is None:

@@ -236,7 +236,4 @@ def _require_tools() -> None:
 def _check(result: runner.Completed, message: str) -> None:
     if result.ok:
         return
-    tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-    raise ImageError(
-        f"{message} (exit {result.returncode})", details=[" ".join(result.argv)[:200], *tail]
-    )
+    raise ImageError(f"{message} (exit {result.returncode})", details=result.failure_details(15))

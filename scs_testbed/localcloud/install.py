@@ -210,8 +210,4 @@ def install_driver_shim(layout: Layout) -> bool:
 def _check(result: runner.Completed, message: str) -> None:
     if result.ok:
         return
-    tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-    raise InstallError(
-        f"{message} (exit {result.returncode})",
-        details=[" ".join(result.argv)[:200], *tail],
-    )
+    raise InstallError(f"{message} (exit {result.returncode})", details=result.failure_details(15))

@@ -133,8 +133,7 @@ def remove_address() -> None:
 def _check(result: runner.Completed, what: str) -> None:
     if result.ok:
         return
-    tail = (result.stdout + result.stderr).strip().splitlines()[-10:]
     raise MirrorError(
         f"package mirrors: {what} failed (exit {result.returncode})",
-        details=[" ".join(result.argv)[:200], *tail],
+        details=result.failure_details(),
     )
