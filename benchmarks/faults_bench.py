@@ -101,7 +101,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, help="runs per rate (default: 20 at 10%%, 5 else)")
     parser.add_argument("--runs-10", type=int, help="runs at 10%% (wins over --runs there)")
-    parser.add_argument("--rates", default="0,0.05,0.1,0.2", help="comma list of fault rates")
+    parser.add_argument(
+        "--rates", default="0,0.05,0.1,0.2", help="comma list of fault rates ('': outages only)"
+    )
     parser.add_argument("--no-outages", action="store_true", help="skip the 30 s outages")
     parser.add_argument(
         "--first-run", type=int, default=0, help="number of the first run (its seed is one more)"
@@ -127,7 +129,7 @@ def main() -> int:
     base = Path(mkdtemp(prefix="faults-bench-"))
     tag = f"{os.getpid() % 1000:03d}"
     rows: list[dict] = []
-    for rate in [float(r) for r in args.rates.split(",")]:
+    for rate in [float(r) for r in args.rates.split(",") if r.strip()]:  # "": outages only
         count = args.runs_10 if rate == 0.1 and args.runs_10 else args.runs or RUNS.get(rate, 5)
         for run in range(args.first_run, args.first_run + count):
             row = one_run(base, f"fb{tag}-{int(rate * 100)}-{run}", rate, seed=run + 1)
