@@ -29,7 +29,10 @@ DEFAULT_KINDS = "500,502,503,503-retry-after,409,reset-before,reset-after"
 
 
 def localcloud_dir() -> Path:
-    return Path(os.environ.get("SCS_TESTBED_LOCALCLOUD_DIR", "/var/tmp/dev-cloud"))
+    """The local cloud's directory, as `scs-testbed localcloud` finds it."""
+    from scs_testbed.localcloud.layout import Layout
+
+    return Layout.default().root
 
 
 def cloud_absent() -> str | None:
