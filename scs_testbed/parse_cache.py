@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,17 @@ def store(kind: str, text: str, result: Any) -> None:
 
 
 def _file(kind: str, text: str) -> Path:
+    digest = hashlib.sha256(f"{_parser()}\0{kind}\0{text}".encode()).hexdigest()[:24]
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "scs-testbed" / f"{kind}-{digest}.json"
+
+
+@cache
+def _parser() -> str:
+    """python-hcl2's version, looked up once per process (every load and store names it)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        parser = version("python-hcl2")
+        return version("python-hcl2")
     except PackageNotFoundError:
-        parser = "?"
-    digest = hashlib.sha256(f"{parser}\0{kind}\0{text}".encode()).hexdigest()[:24]
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "scs-testbed" / f"{kind}-{digest}.json"
+        return "?"
