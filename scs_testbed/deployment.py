@@ -24,6 +24,7 @@ from scs_testbed.testbed import (
     Reporter,
     Target,
     _with_retries,
+    in_place,
     preflight,
     terraform_failure,
 )
@@ -137,6 +138,7 @@ def _apply_step(run: Deployment) -> None:
         run.parallelism,
         before_apply=lambda: _begin_apply(run),
         before_retry=lambda _attempt: _before_retry(run),
+        progress=lambda: in_place(run.runner),
     )
     if not result.ok:
         if run.applying:
@@ -273,6 +275,7 @@ def _apply_with_retries(
     parallelism: int | None,
     before_apply: Callable[[], None] | None = None,
     before_retry: Callable[[int], None] | None = None,
+    progress: Callable[[], int | None] | None = None,
 ) -> RunResult:
     def plan_and_apply(attempt: int) -> RunResult:
         reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
@@ -296,4 +299,4 @@ def _apply_with_retries(
             "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
         )
 
-    return _with_retries(plan_and_apply, reporter, retry_delays, before_retry)
+    return _with_retries(plan_and_apply, reporter, retry_delays, before_retry, progress)
