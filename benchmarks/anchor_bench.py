@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.installed import as_installed  # noqa: E402
 from tests import tiers  # noqa: E402
 from tests.netns.containers import tcp_banner  # noqa: E402
 
@@ -149,7 +150,7 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> floa
 def environment(tmp: Path) -> dict[str, str]:
     from scs_testbed import localcloud
 
-    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
+    env = as_installed(dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO)))
     env.update(
         OS_CLIENT_CONFIG_FILE=str(localcloud.Layout.default().clouds_file),
         TF_CLI_CONFIG_FILE=str(tiers.write_terraformrc(tmp / "terraformrc")),

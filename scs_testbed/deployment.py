@@ -121,12 +121,7 @@ def _before_retry(run: Deployment) -> None:
         return  # the plan failed: nothing was created
     assert run.runner is not None
     mark_untracked(run.workspace)
-    try:
-        resources = run.runner.state_resources()
-    except TerraformError as error:
-        run.reporter.note(f"the state cannot be read now ({error.message}): nothing removed")
-        return
-    remove_untracked(run.target.cloud, run.target.prefix, resources, run.reporter)
+    remove_untracked(run.target.cloud, run.target.prefix, run.runner, run.reporter)
 
 
 def _apply_step(run: Deployment) -> None:

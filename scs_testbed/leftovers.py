@@ -11,13 +11,17 @@ while the cloud answers with transient errors (`transient`), each wait announced
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from scs_testbed.errors import TestbedError
+from scs_testbed.errors import TerraformError, TestbedError
+from scs_testbed.retrying import retried
+from scs_testbed.state_dir import DamagedRecord
 from scs_testbed.testbed import Reporter
 from scs_testbed.transient import transient_exception
+
+if TYPE_CHECKING:
+    from scs_testbed.terraform import TerraformRunner
 
 T = TypeVar("T")
 
@@ -36,36 +40,46 @@ def tracked_ids(resources: Iterable[dict[str, Any]]) -> set[str]:
 def with_cloud_retries(call: Callable[[], T], reporter: Reporter, delays: tuple[float, ...]) -> T:
     """`call()`, again after each transient cloud error (one announced wait per entry of
     `delays`); the last error is raised when they run out or an error is not transient."""
-    attempt = 1
-    while True:
+
+    def once(_attempt: int) -> tuple[T | None, TestbedError | None]:
         try:
-            return call()
+            return call(), None
         except TestbedError as error:
-            reason = transient_exception(error)
-            if reason is None or attempt > len(delays):
-                raise
-            delay = delays[attempt - 1]
-            reporter.retry(attempt, reason, delay)
-            time.sleep(delay)
-            attempt += 1
+            return None, error
+
+    value, error = retried(
+        once,
+        lambda outcome: None if outcome[1] is None else transient_exception(outcome[1]),
+        reporter.retry,
+        delays,
+    )
+    if error is not None:
+        raise error
+    return cast(T, value)
 
 
 def remove_untracked(
     cloud: str,
     prefix: str,
-    resources: list[dict[str, Any]],
+    runner: TerraformRunner,
     reporter: Reporter,
     delays: tuple[float, ...] = (5.0, 10.0),
 ) -> int:
-    """Before a retried apply: delete what carries the testbed's names but is not in its state.
+    """Delete what carries the testbed's names but is not in its state (before a retried apply,
+    and before the destroy of a testbed whose apply failed midway).
 
-    Returns how many were removed. A cloud that cannot be asked now is noted, not fatal: the
-    retried apply goes on, and the testbed's destroy removes such resources by name.
+    Returns how many were removed. A state or a cloud that cannot be read now is noted, not
+    fatal: the Terraform run that follows meets the same state, and the testbed's destroy
+    removes such resources by name.
     """
     from scs_testbed.cloud import connect
     from scs_testbed.discover import delete_found, untracked_resources
 
-    tracked = tracked_ids(resources)
+    try:
+        tracked = tracked_ids(runner.state_resources())
+    except (TerraformError, DamagedRecord) as error:
+        reporter.note(f"the state cannot be read now ({error.message}): nothing removed")
+        return 0
 
     def remove() -> int:
         conn = connect(cloud)

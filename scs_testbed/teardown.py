@@ -90,21 +90,20 @@ def _read_records(run: Destruction) -> None:
         resources = reader.state_resources()
     run.runner = open_runner(workspace, run.terraform) if resources else None
     run.untracked = bool(meta.get("untracked"))
-    if run.untracked and not run.force_cleanup:
-        # an apply failed after it began (and was retried): a create whose answer was lost
-        # may have left resources with this testbed's exact names that no state holds
+    # An apply that failed midway (and was retried), or one interrupted or killed, may have left
+    # resources whose create was in flight but never reached the state. They carry this
+    # testbed's exact names (the preflight made sure no other testbed uses them), so removing
+    # them is part of destroying this testbed.
+    if run.untracked:
+        unfinished = "an apply of this testbed failed midway"
+    elif meta.get("state") in UNFINISHED_STATES:
+        unfinished = f"the last deploy did not finish ({meta.get('state')})"
+    else:
+        unfinished = ""
+    if unfinished and not run.force_cleanup:
         run.reporter.note(
-            "an apply of this testbed failed midway: resources with its names that Terraform "
-            "does not track are removed too"
-        )
-        run.force_cleanup = True
-    if meta.get("state") in UNFINISHED_STATES and not run.force_cleanup:
-        # An interrupted or killed apply leaves resources whose create was in flight but never
-        # reached the state. They carry this testbed's exact names (the preflight made sure no
-        # other testbed uses them), so removing them is part of destroying this testbed.
-        run.reporter.note(
-            f"the last deploy did not finish ({meta.get('state')}): resources with this "
-            "testbed's names that Terraform does not track are removed too"
+            f"{unfinished}: resources with this testbed's names that Terraform does not track "
+            "are removed too"
         )
         run.force_cleanup = True
     # before anything is recorded: an unreachable cloud changes nothing (a few retries first)
@@ -123,7 +122,7 @@ def _terraform_destroy(run: Destruction) -> None:
         # would hold up the deletes Terraform waits for: it goes first
         from scs_testbed.leftovers import remove_untracked
 
-        remove_untracked(run.cloud, run.prefix, runner.state_resources(), reporter)
+        remove_untracked(run.cloud, run.prefix, runner, reporter)
     began = False
 
     def on_event(event: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from scs_testbed.environment import Environment, missing_required
 from scs_testbed.errors import InputError, TerraformError
+from scs_testbed.retrying import retried
 from scs_testbed.state_dir import DamagedRecord
 from scs_testbed.terraform import RunResult, TerraformRunner
 from scs_testbed.terraform_binary import find_terraform
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 # Seconds before the 2nd, 3rd … attempt of an apply that failed with transient errors only
 # (Terraform keeps what it created: each attempt continues where the last one stopped).
 RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0)
-# Attempts in all, also while every attempt gets further (see _with_retries).
-MAX_ATTEMPTS = 20
 # destroy keeps trying longer (about 10 minutes): a half-destroyed testbed keeps costing money.
 DESTROY_RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0, 120.0, 120.0)
 
@@ -277,37 +275,20 @@ def _with_retries(
     before_retry: Callable[[int], None] | None = None,
     progress: Callable[[], int | None] | None = None,
 ) -> RunResult:
-    """Run `attempt_once(attempt)` again after a known transient error, a bounded number of times.
+    """Run `attempt_once(attempt)` again after known transient errors (`retrying.retried`).
 
-    The wait is the planned backoff, or longer when an error shows the cloud's Retry-After;
-    `before_retry(attempt)` runs after the wait (e.g. removing what a lost answer created).
-    `progress()` measures how far the work got (higher is further; None: not known now): an
-    attempt that got further than the one before costs none of the `retry_delays` budget and is
-    followed by the shortest wait (a flaky cloud that lets the work advance is worth staying
-    with), up to MAX_ATTEMPTS in all; attempts that got nowhere use up the budget as before.
+    The wait is the planned backoff, or longer when an error shows the cloud's Retry-After.
     Returns the last result: successful, failed for good, or out of retries.
     """
-    attempt = 1
-    spent = 0  # retries after attempts that got nowhere
-    reached = progress() if progress is not None else None
-    while True:
-        result = attempt_once(attempt)
-        # None when it succeeded or an error is not transient
-        if result.transient() is None:
-            return result
-        now = progress() if progress is not None else None
-        advanced = now is not None and reached is not None and now > reached
-        reached = now if now is not None else reached
-        spent += 0 if advanced else 1
-        if spent > len(retry_delays) or attempt >= MAX_ATTEMPTS:
-            return result
-        delay = result.next_delay(retry_delays[0 if advanced else spent - 1])
-        reason = result.short_reason() + (" (it got further)" if advanced else "")
-        reporter.retry(attempt, reason, delay)
-        time.sleep(delay)
-        attempt += 1
-        if before_retry is not None:
-            before_retry(attempt)
+    return retried(
+        attempt_once,
+        lambda result: result.short_reason() if result.transient() is not None else None,
+        reporter.retry,
+        retry_delays,
+        wait=lambda result, planned: result.next_delay(planned),
+        before_retry=before_retry,
+        progress=progress,
+    )
 
 
 # --------------------------------------------------------------------------- status / list

@@ -66,3 +66,34 @@ def test_retries_are_bounded_and_a_permanent_error_is_not_retried() -> None:
         with_cloud_retries(call, SilentReporter(), (0.0, 0.0))  # type: ignore[arg-type]
     assert len(calls) == 1
     assert transient_exception(Status(400)) is None
+
+
+def test_an_unreadable_state_is_noted_and_nothing_is_removed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before a retried apply (or the destroy of a half-applied testbed) the state is read
+    first; when it cannot be, nothing is asked of the cloud and the note says why."""
+    from scs_testbed import cloud
+    from scs_testbed.errors import TerraformError
+    from scs_testbed.leftovers import remove_untracked
+
+    class Unreadable:
+        def state_resources(self) -> list[dict[str, object]]:
+            raise TerraformError("terraform state pull: the backend did not answer")
+
+    notes: list[str] = []
+
+    class Recorder(SilentReporter):
+        def note(self, message: str) -> None:
+            notes.append(message)
+
+    def no_cloud(name: str) -> None:
+        raise AssertionError(f"the cloud {name!r} was asked although the state was unreadable")
+
+    monkeypatch.setattr(cloud, "connect", no_cloud)
+    removed = remove_untracked("c", "tb", Unreadable(), Recorder())  # type: ignore[arg-type]
+    assert removed == 0
+    assert notes == [
+        "the state cannot be read now (terraform state pull: the backend did not answer): "
+        "nothing removed"
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed import testbed
+from scs_testbed import retrying, testbed
 from scs_testbed.deployment import _apply_with_retries
 from scs_testbed.terraform import TerraformRunner, parse_events, transient_reason
 from scs_testbed.testbed import SilentReporter, terraform_failure
@@ -120,7 +120,7 @@ def test_attempts_that_get_further_cost_no_retries(tmp_path: Path) -> None:
 def test_attempts_are_capped_even_while_they_get_further(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(testbed, "MAX_ATTEMPTS", 4)
+    monkeypatch.setattr(retrying, "MAX_ATTEMPTS", 4)
     binary = fake_terraform(tmp_path, failures=9, golden=GOLDEN / "apply_gateway_timeout.jsonl")
     steps = iter(range(100))
     result = _apply_with_retries(
