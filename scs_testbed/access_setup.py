@@ -12,6 +12,9 @@ from scs_testbed import ui
 from scs_testbed.workspace import Workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from scs_testbed.remote.hostkeys import HostKey
     from scs_testbed.remote.watch import WatchOptions
 
 FAKE_CONSOLE_MARKERS = ("FAKE CONSOLE OUTPUT",)
@@ -33,19 +36,29 @@ def vms_boot(workspace: Workspace, outputs: dict[str, Any]) -> bool:
     return not any(marker in (text or "") for marker in FAKE_CONSOLE_MARKERS)
 
 
-def after_deploy(workspace: Workspace, outputs: dict[str, Any], watch: bool) -> None:
-    """Write ssh access files; pin host keys and watch when the VMs really boot."""
-    from scs_testbed.remote.testbed import prepare_access, write_ssh_config
+def after_deploy(
+    workspace: Workspace,
+    outputs: dict[str, Any],
+    watch: bool,
+    known: Mapping[str, list[HostKey]] | None = None,
+) -> None:
+    """Write ssh access files; pin host keys and watch when the VMs really boot.
+
+    `known`: host keys already read during the apply, by server id (`EarlyHostKeys`); the
+    manager's among them proves a real boot, so its console is not asked about that again.
+    """
+    from scs_testbed.remote.testbed import prepare_access, server_ids, write_ssh_config
 
     write_ssh_config(workspace, outputs)
-    if not vms_boot(workspace, outputs):
+    booted = bool(known) and server_ids(outputs).get("manager") in (known or {})
+    if not booted and not vms_boot(workspace, outputs):
         ui.warn(
             "this cloud's VMs do not boot (fake hypervisor, e.g. the local cloud): "
             "no host keys to pin and no in-VM bootstrap to watch"
         )
         return
     ui.info("waiting for the VMs' host keys in their console logs (pinned in known_hosts)")
-    prepare_access(workspace)
+    prepare_access(workspace, known=known)
     ui.info(
         f"ssh: scs-testbed ssh --name {workspace.name}   or   ssh -F {workspace.ssh_config} manager"
     )

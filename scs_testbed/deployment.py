@@ -53,6 +53,8 @@ class Deployment:
     skip_check: bool = False
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     parallelism: int | None = None
+    # also told of every event of the apply (e.g. EarlyHostKeys, to read consoles early)
+    on_event: Callable[[dict[str, Any]], None] | None = None
     runner: TerraformRunner | None = None
     saved: SavedRecords | None = None
     applying: bool = False  # the plan worked and apply began: the cloud may have changed
@@ -134,6 +136,7 @@ def _apply_step(run: Deployment) -> None:
         before_apply=lambda: _begin_apply(run),
         before_retry=lambda _attempt: _before_retry(run),
         progress=lambda: in_place(run.runner),
+        on_event=run.on_event,
     )
     if not result.ok:
         if run.applying:
@@ -208,14 +211,22 @@ def deploy_testbed(
 ) -> dict[str, Any]:
     """`scs-testbed deploy`: the testbed named and checked (`load_target`), its deploy (options:
     those of `deploy`), `on_deployed(name, outputs)` told, then its access written (ssh files,
-    host keys pinned) and, with `watch`, the bootstrap followed. Returns the outputs."""
+    host keys pinned) and, with `watch`, the bootstrap followed. Returns the outputs.
+
+    The servers' consoles are read for their host keys from the moment each is created, while
+    the apply goes on (`EarlyHostKeys`): the wait for the keys after it is mostly gone."""
     from scs_testbed.access_setup import after_deploy
+    from scs_testbed.remote.console import EarlyHostKeys
     from scs_testbed.testbed import load_target
 
     target = load_target(env, name, nodes, overrides, env_dir, terraform)
-    outputs = deploy(target, terraform, reporter, **options)
+    early = EarlyHostKeys(target.cloud)
+    try:
+        outputs = deploy(target, terraform, reporter, on_event=early.terraform_event, **options)
+    finally:
+        known = early.stop()
     on_deployed(target.name, outputs)
-    after_deploy(target.workspace, outputs, watch)
+    after_deploy(target.workspace, outputs, watch, known)
     return outputs
 
 
@@ -228,10 +239,12 @@ def deploy(
     destroy_on_failure: bool = False,
     retry_delays: tuple[float, ...] = RETRY_DELAYS,
     parallelism: int | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Preflight, then init + apply with retries of transient errors; returns the outputs.
 
-    The testbed's lock is held throughout: a destroy (or another deploy) of it is refused.
+    `on_event` is told of every event of the apply too. The testbed's lock is held
+    throughout: a destroy (or another deploy) of it is refused.
     """
     with locked(target.workspace, "deploy"):
         return _deploy(
@@ -242,6 +255,7 @@ def deploy(
             destroy_on_failure=destroy_on_failure,
             retry_delays=retry_delays,
             parallelism=parallelism,
+            on_event=on_event,
         )
 
 
@@ -254,10 +268,13 @@ def _deploy(
     destroy_on_failure: bool,
     retry_delays: tuple[float, ...],
     parallelism: int | None,
+    on_event: Callable[[dict[str, Any]], None] | None,
 ) -> dict[str, Any]:
     binary = find_terraform(terraform)
     assert binary is not None
-    run = Deployment(target, terraform, binary, reporter, skip_check, retry_delays, parallelism)
+    run = Deployment(
+        target, terraform, binary, reporter, skip_check, retry_delays, parallelism, on_event
+    )
     policy = "on-failure" if destroy_on_failure else "never"
     Engine(DEPLOY, run, destroy=policy, exists=lambda: run.applying).run()
     return run.outputs
@@ -271,7 +288,13 @@ def _apply_with_retries(
     before_apply: Callable[[], None] | None = None,
     before_retry: Callable[[int], None] | None = None,
     progress: Callable[[], int | None] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
+    def applied(event: dict[str, Any]) -> None:
+        reporter.terraform_event(event)
+        if on_event is not None:
+            on_event(event)
+
     def plan_and_apply(attempt: int) -> RunResult:
         reporter.step("terraform plan" + (f" (attempt {attempt})" if attempt > 1 else ""))
         # A retry plans from the state the failed attempt just wrote: refreshing every resource
@@ -290,8 +313,6 @@ def _apply_with_retries(
         if before_apply is not None:
             before_apply()
         reporter.step("terraform apply")
-        return runner.stream(
-            "apply", PLAN_FILE, parallelism=parallelism, on_event=reporter.terraform_event
-        )
+        return runner.stream("apply", PLAN_FILE, parallelism=parallelism, on_event=applied)
 
     return _with_retries(plan_and_apply, reporter, retry_delays, before_retry, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -42,17 +43,22 @@ def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
 
 
 def wait_for_host_keys(
-    cloud: Any, servers: Mapping[str, str], timeout: float = 900.0, pauses: Sequence[float] = PAUSES
+    cloud: Any,
+    servers: Mapping[str, str],
+    timeout: float = 900.0,
+    pauses: Sequence[float] = PAUSES,
+    known: Mapping[str, list[HostKey]] | None = None,
 ) -> dict[str, list[HostKey]]:
     """Poll the console logs of all `servers` (alias: server id) together until cloud-init
     printed the host keys of each; their keys by alias.
 
     The logs are read concurrently and only of servers still waited for; the pauses grow from
-    half a second, so keys that are there within seconds of the apply are taken then.
+    half a second, so keys that are there within seconds of the apply are taken then. `known`
+    holds keys already read, by server id (`EarlyHostKeys`): those servers are not asked again.
     """
     from scs_testbed.cloud import gather
 
-    found: dict[str, list[HostKey]] = {}
+    found = {alias: list(known[s]) for alias, s in servers.items() if known and s in known}
 
     def ask() -> dict[str, list[HostKey]] | None:
         waiting = {alias: server for alias, server in servers.items() if alias not in found}
@@ -73,3 +79,71 @@ def wait_for_host_keys(
             "the image's cloud-init does not print keys (ssh_key_console_blacklist)",
         )
     return found
+
+
+class EarlyHostKeys:
+    """Console logs read while the apply still runs, each server's from the moment Terraform
+    reports it created (`terraform_event`): the keys a server prints while the rest of the
+    apply goes on (volume attachments, floating IPs) need no wait after it.
+
+    Only a head start: a read that fails is tried again at the next pause, and whatever is not
+    found by `stop()` (a server replaced on a retry, a cloud that did not answer) the wait after
+    the apply reads as before. `found` holds the keys by server id.
+    """
+
+    def __init__(self, cloud: str, pauses: Sequence[float] = PAUSES) -> None:
+        self.found: dict[str, list[HostKey]] = {}
+        self._cloud, self._pauses = cloud, pauses
+        self._ids: list[str] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._step = 0
+
+    def terraform_event(self, event: Mapping[str, Any]) -> None:
+        """A server's create complete: its console is read from now on."""
+        hook = event.get("hook") or {}
+        resource = hook.get("resource") or {}
+        server = hook.get("id_value")
+        if (
+            event.get("type") != "apply_complete"
+            or resource.get("resource_type") != "openstack_compute_instance_v2"
+            or hook.get("action") != "create"
+            or not server
+        ):
+            return
+        with self._lock:
+            self._ids.append(str(server))
+            self._step = 0  # a new server: the short pauses again
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(target=self._read, daemon=True)
+                self._thread.start()
+
+    def stop(self) -> dict[str, list[HostKey]]:
+        """End the reading (a read under way is not waited for); the keys found, by server id."""
+        self._stopped.set()
+        with self._lock:
+            return dict(self.found)
+
+    def _read(self) -> None:
+        from scs_testbed.cloud import gather
+
+        try:
+            cloud = open_cloud(self._cloud)
+        except Exception:  # a head start only: the wait after the apply asks again
+            return
+        while not self._stopped.is_set():
+            with self._lock:
+                waiting = [s for s in self._ids if s not in self.found]
+                pause = self._pauses[min(self._step, len(self._pauses) - 1)]
+                self._step += 1
+            try:
+                logs = gather({s: partial(console_log, cloud, s) for s in waiting})
+            except Exception:  # as above: the next pause tries again
+                logs = {}
+            with self._lock:
+                for server, text in logs.items():
+                    keys = parse_console_host_keys(text)
+                    if keys:
+                        self.found[server] = keys
+            self._stopped.wait(pause)

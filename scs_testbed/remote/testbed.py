@@ -116,17 +116,23 @@ def server_ids(outputs: Mapping[str, Any]) -> dict[str, str]:
     return ids
 
 
-def prepare_access(workspace: Workspace, *, timeout: float = 900.0) -> None:
+def prepare_access(
+    workspace: Workspace,
+    *,
+    timeout: float = 900.0,
+    known: Mapping[str, list[HostKey]] | None = None,
+) -> None:
     """After apply: write ssh_config and pin every VM's host keys from its console log.
 
-    Waits (up to `timeout` seconds in all) until cloud-init printed the keys of every VM.
+    Waits (up to `timeout` seconds in all) until cloud-init printed the keys of every VM;
+    `known`: keys already read (by server id), whose servers are not asked again.
     """
     from scs_testbed.remote.console import open_cloud, wait_for_host_keys
 
     outputs = workspace.read_outputs()
     write_ssh_config(workspace, outputs)
     cloud = open_cloud(cloud_name(workspace))
-    keys = wait_for_host_keys(cloud, server_ids(outputs), timeout)
+    keys = wait_for_host_keys(cloud, server_ids(outputs), timeout, known=known)
     pin_host_keys(workspace, keys, outputs)
 
 

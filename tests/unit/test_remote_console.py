@@ -85,3 +85,52 @@ def test_prepare_access_writes_ssh_config_and_pins_every_vm(tmp_path, monkeypatc
     assert "ProxyJump manager" in ws.ssh_config.read_text()
     pinned = ws.known_hosts.read_text().splitlines()
     assert [line.split()[0] for line in pinned] == ["203.0.113.7"] * 2 + ["192.168.16.10"] * 2
+
+
+def created(resource_type: str, server: str, action: str = "create") -> dict[str, Any]:
+    """Terraform's -json event of a finished create."""
+    return {
+        "type": "apply_complete",
+        "hook": {
+            "resource": {"resource_type": resource_type, "addr": f"{resource_type}.x"},
+            "action": action,
+            "id_key": "id",
+            "id_value": server,
+        },
+    }
+
+
+def test_early_host_keys_are_read_from_each_server_created_during_the_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each server's console is read from its create on; other resources are not servers, and
+    a server only the wait after the apply knows (replaced on a retry) is read there."""
+    from scs_testbed.polling import poll
+
+    booted = (GOLDEN / "console_manager.log").read_text()
+    compute = FakeCompute({"m": ["[ 1.0] booting\n", booted], "n": [booted], "r": [booted]})
+    monkeypatch.setattr(console, "open_cloud", lambda _name: SimpleNamespace(compute=compute))
+    early = console.EarlyHostKeys("c", pauses=(0.01,))
+    early.terraform_event(created("openstack_blockstorage_volume_v3", "v"))
+    early.terraform_event(created("openstack_compute_instance_v2", "m"))
+    early.terraform_event(created("openstack_compute_instance_v2", "n", action="delete"))
+    assert poll(lambda: "m" in early.found or None, 10) is True
+    known = early.stop()
+    assert set(known) == {"m"}
+    assert {server for server, _ in compute.calls} == {"m"}  # never the volume nor a delete
+    compute.calls.clear()
+    keys = console.wait_for_host_keys(
+        SimpleNamespace(compute=compute), {"manager": "m", "node-0": "r"}, 5, (0,), known=known
+    )
+    assert keys["manager"] == known["m"]
+    assert {server for server, _ in compute.calls} == {"r"}  # the manager not asked again
+
+
+def test_early_host_keys_start_nothing_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_cloud(name: str) -> None:
+        raise AssertionError(f"cloud {name!r} opened without a server to read")
+
+    monkeypatch.setattr(console, "open_cloud", no_cloud)
+    early = console.EarlyHostKeys("c")
+    early.terraform_event({"type": "apply_start", "hook": {}})
+    assert early.stop() == {}
