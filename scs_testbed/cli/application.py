@@ -147,6 +147,7 @@ def _invoke(args: list[str]) -> int:
     Ctrl-C left behind, so this does its work (completion, context, invoke) without that.
     """
     command = typer.main.get_command(app)
+    _flow_first_paragraphs(command)
     command._main_shell_completion({}, "scs-testbed", None)  # exits when the shell completes
     try:
         with command.make_context("scs-testbed", args) as ctx:
@@ -154,6 +155,17 @@ def _invoke(args: list[str]) -> int:
     except typer.Exit as done:  # --help, --version, typer.Exit(code)
         return int(done.exit_code or 0)
     return 0
+
+
+def _flow_first_paragraphs(group: object) -> None:
+    """Docstrings break their lines where the source does, and Typer's rich help keeps those
+    breaks: a command's first paragraph (its line in the list of commands) is made one line
+    again, which the help then wraps at the terminal's width."""
+    for command in (getattr(group, "commands", None) or {}).values():
+        if command.help:
+            first, blank, rest = command.help.partition("\n\n")
+            command.help = " ".join(first.split()) + blank + rest
+        _flow_first_paragraphs(command)
 
 
 class Interrupted(TestbedError):

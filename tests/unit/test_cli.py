@@ -35,6 +35,15 @@ def test_help_lists_command_groups(tmp_path: Path) -> None:
         assert command in done.stdout
 
 
+def test_help_lines_flow_at_the_terminal_width(tmp_path: Path) -> None:
+    """A docstring's line breaks do not reach the list of commands: its summaries wrap at the
+    terminal's width (doctor's docstring breaks its line after "clouds.yaml,")."""
+    done = cli("--help", cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    doctor = next(line for line in lines if line.lstrip("│ ").startswith("doctor "))
+    assert "clouds.yaml, credentials, state directory" in doctor
+
+
 def test_version(tmp_path: Path) -> None:
     done = cli("--version", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("scs-testbed ")
