@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -178,8 +178,9 @@ def request_limit(conn: Any) -> float | None:
     return float(read) if isinstance(read, float | int) else None
 
 
-def connect(cloud: str) -> Connection:
-    """An authenticated connection to the clouds.yaml entry `cloud`, with request timeouts."""
+def connect(cloud: str, quiet: bool = False) -> Connection:
+    """An authenticated connection to the clouds.yaml entry `cloud`, with request timeouts;
+    `quiet`: no line about the wait for the token (a helper thread beside other output)."""
     import logging
 
     from scs_testbed.clouds_yaml import cloud_entry, load_clouds
@@ -194,7 +195,7 @@ def connect(cloud: str) -> Connection:
     conn = _open(clouds, cloud)
     # requests takes a (connect, read) pair; keystoneauth passes the session's value through
     conn.session.timeout = (limits.connect, limits.read)  # type: ignore[assignment]
-    _authenticate(conn, cloud, clouds, limits)
+    _authenticate(conn, cloud, clouds, limits, quiet)
     return conn
 
 
@@ -235,7 +236,9 @@ CLIENT_RETRIES: dict[str, Any] = {
 }
 
 
-def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Timeouts) -> None:
+def _authenticate(
+    conn: Connection, cloud: str, clouds: CloudsFile, limits: Timeouts, quiet: bool = False
+) -> None:
     """Get a token now, so that every credential or network problem shows up here, named.
 
     keystoneauth sends up to two requests (version discovery, then the token request, also
@@ -249,8 +252,9 @@ def _authenticate(conn: Connection, cloud: str, clouds: CloudsFile, limits: Time
     auth_url = redact(str((conn.config.config.get("auth") or {}).get("auth_url") or "?"))
     reach_hint = f"check auth_url in {clouds.where} and your network (VPN, proxy)"
     started = time.monotonic()
+    said = nullcontext() if quiet else ui.waiting("the identity service", auth_url, limits.read)
     try:
-        with ui.waiting("the identity service", auth_url, limits.read):
+        with said:
             gather({"token": conn.session.get_token}, Deadline.after(limits.read))
     except Unanswered as error:
         raise InputError(

@@ -20,6 +20,7 @@ from scs_testbed.teardown import destroy
 from scs_testbed.terraform import RunResult, TerraformRunner
 from scs_testbed.terraform_binary import find_terraform
 from scs_testbed.testbed import (
+    PARALLELISM,
     RETRY_DELAYS,
     Reporter,
     Target,
@@ -273,7 +274,14 @@ def _deploy(
     binary = find_terraform(terraform)
     assert binary is not None
     run = Deployment(
-        target, terraform, binary, reporter, skip_check, retry_delays, parallelism, on_event
+        target,
+        terraform,
+        binary,
+        reporter,
+        skip_check,
+        retry_delays,
+        parallelism or PARALLELISM,
+        on_event,
     )
     policy = "on-failure" if destroy_on_failure else "never"
     Engine(DEPLOY, run, destroy=policy, exists=lambda: run.applying).run()

@@ -50,7 +50,7 @@ def with_cloud_retries(call: Callable[[], T], reporter: Reporter, delays: tuple[
     value, error = retried(
         once,
         lambda outcome: None if outcome[1] is None else transient_exception(outcome[1]),
-        reporter.retry,
+        lambda attempt, reason, delay: reporter.retry(attempt, reason, delay),
         delays,
     )
     if error is not None:

@@ -87,6 +87,7 @@ __all__ = ["TRANSIENT_ERRORS", "transient_reason"]
 APPLIED_RESOURCES = (
     "openstack_compute_instance_v2.manager",
     "openstack_networking_floatingip_v2.manager",
+    "openstack_networking_floatingip_associate_v2.manager",
 )
 APPLIED_OUTPUTS = ("manager_address",)
 

@@ -71,11 +71,17 @@ resource "openstack_networking_port_v2" "node" {
   }
 }
 
+# The address is allocated at once (the manager's user_data carries it, so the manager need
+# not wait for the router); it is bound to the manager's port by its own resource below.
 resource "openstack_networking_floatingip_v2" "manager" {
   pool        = var.public
-  port_id     = openstack_networking_port_v2.manager.id
   description = "${var.prefix}-manager"
+}
 
-  # The floating IP can only be bound once the subnet is routed to the external network.
+resource "openstack_networking_floatingip_associate_v2" "manager" {
+  floating_ip = openstack_networking_floatingip_v2.manager.address
+  port_id     = openstack_networking_port_v2.manager.id
+
+  # A floating IP can only be bound once the subnet is routed to the external network.
   depends_on = [openstack_networking_router_interface_v2.management]
 }

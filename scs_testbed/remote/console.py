@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -12,11 +13,11 @@ from scs_testbed.polling import PAUSES, poll
 from scs_testbed.remote.hostkeys import HostKey, parse_console_host_keys
 
 
-def open_cloud(cloud: str) -> Any:
+def open_cloud(cloud: str, quiet: bool = False) -> Any:
     """An authenticated connection to the clouds.yaml entry `cloud` (see scs_testbed.cloud)."""
     from scs_testbed.cloud import connect
 
-    return connect(cloud)
+    return connect(cloud, quiet)
 
 
 def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
@@ -81,6 +82,12 @@ def wait_for_host_keys(
     return found
 
 
+LOG = logging.getLogger(__name__)
+
+# A server prints its keys some seconds after its create: neither short pauses nor long ones.
+EARLY_PAUSES = (2.0,)
+
+
 class EarlyHostKeys:
     """Console logs read while the apply still runs, each server's from the moment Terraform
     reports it created (`terraform_event`): the keys a server prints while the rest of the
@@ -91,7 +98,7 @@ class EarlyHostKeys:
     the apply reads as before. `found` holds the keys by server id.
     """
 
-    def __init__(self, cloud: str, pauses: Sequence[float] = PAUSES) -> None:
+    def __init__(self, cloud: str, pauses: Sequence[float] = EARLY_PAUSES) -> None:
         self.found: dict[str, list[HostKey]] = {}
         self._cloud, self._pauses = cloud, pauses
         self._ids: list[str] = []
@@ -114,7 +121,6 @@ class EarlyHostKeys:
             return
         with self._lock:
             self._ids.append(str(server))
-            self._step = 0  # a new server: the short pauses again
             if self._thread is None and not self._stopped.is_set():
                 self._thread = threading.Thread(target=self._read, daemon=True)
                 self._thread.start()
@@ -129,8 +135,9 @@ class EarlyHostKeys:
         from scs_testbed.cloud import gather
 
         try:
-            cloud = open_cloud(self._cloud)
+            cloud = open_cloud(self._cloud, quiet=True)
         except Exception:  # a head start only: the wait after the apply asks again
+            LOG.debug("early host keys: cloud %s not opened", self._cloud, exc_info=True)
             return
         while not self._stopped.is_set():
             with self._lock:
@@ -140,6 +147,7 @@ class EarlyHostKeys:
             try:
                 logs = gather({s: partial(console_log, cloud, s) for s in waiting})
             except Exception:  # as above: the next pause tries again
+                LOG.debug("early host keys: console logs not read", exc_info=True)
                 logs = {}
             with self._lock:
                 for server, text in logs.items():

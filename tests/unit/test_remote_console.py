@@ -109,7 +109,9 @@ def test_early_host_keys_are_read_from_each_server_created_during_the_apply(
 
     booted = (GOLDEN / "console_manager.log").read_text()
     compute = FakeCompute({"m": ["[ 1.0] booting\n", booted], "n": [booted], "r": [booted]})
-    monkeypatch.setattr(console, "open_cloud", lambda _name: SimpleNamespace(compute=compute))
+    monkeypatch.setattr(
+        console, "open_cloud", lambda _name, quiet=False: SimpleNamespace(compute=compute)
+    )
     early = console.EarlyHostKeys("c", pauses=(0.01,))
     early.terraform_event(created("openstack_blockstorage_volume_v3", "v"))
     early.terraform_event(created("openstack_compute_instance_v2", "m"))
@@ -127,7 +129,7 @@ def test_early_host_keys_are_read_from_each_server_created_during_the_apply(
 
 
 def test_early_host_keys_start_nothing_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_cloud(name: str) -> None:
+    def no_cloud(name: str, quiet: bool = False) -> None:
         raise AssertionError(f"cloud {name!r} opened without a server to read")
 
     monkeypatch.setattr(console, "open_cloud", no_cloud)

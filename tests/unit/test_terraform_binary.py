@@ -100,7 +100,11 @@ STATE = {
             "name": "manager",
             "instances": [{"attributes": {"id": "x"}}],
         }
-        for kind in ("openstack_compute_instance_v2", "openstack_networking_floatingip_v2")
+        for kind in (
+            "openstack_compute_instance_v2",
+            "openstack_networking_floatingip_v2",
+            "openstack_networking_floatingip_associate_v2",
+        )
     ],
 }
 

@@ -20,12 +20,14 @@ from scs_testbed.workspace import Workspace
 
 APPLY_START = '{"type":"apply_start","hook":{"resource":{"addr":"x"},"action":"create"}}'
 ERROR = '{"type":"diagnostic","diagnostic":{"severity":"error","summary":"no route to cloud"}}'
-STATE = (  # what verify_applied looks for: the manager and its floating IP in the module
+STATE = (  # what verify_applied looks for: the manager and its bound floating IP in the module
     '{"version":4,"resources":['
     '{"module":"module.testbed","mode":"managed","type":"openstack_compute_instance_v2",'
     '"name":"manager","instances":[{}]},'
     '{"module":"module.testbed","mode":"managed","type":"openstack_networking_floatingip_v2",'
-    '"name":"manager","instances":[{}]}]}'
+    '"name":"manager","instances":[{}]},'
+    '{"module":"module.testbed","mode":"managed",'
+    '"type":"openstack_networking_floatingip_associate_v2","name":"manager","instances":[{}]}]}'
 )
 
 
