@@ -20,7 +20,6 @@ from scs_testbed.teardown import destroy
 from scs_testbed.terraform import RunResult, TerraformRunner
 from scs_testbed.terraform_binary import find_terraform
 from scs_testbed.testbed import (
-    PARALLELISM,
     RETRY_DELAYS,
     Reporter,
     Target,
@@ -280,7 +279,7 @@ def _deploy(
         reporter,
         skip_check,
         retry_delays,
-        parallelism or PARALLELISM,
+        parallelism,
         on_event,
     )
     policy = "on-failure" if destroy_on_failure else "never"

@@ -19,7 +19,6 @@ from scs_testbed.steps import Engine, Step
 from scs_testbed.terraform import RunResult, TerraformRunner
 from scs_testbed.testbed import (
     DESTROY_RETRY_DELAYS,
-    PARALLELISM,
     Reporter,
     _with_retries,
     in_place,
@@ -145,7 +144,6 @@ def _terraform_destroy(run: Destruction) -> None:
             auto_approve=_flag(),
             on_event=on_event,
             refresh=False,
-            parallelism=PARALLELISM,
         )
 
     def left() -> int | None:  # fewer resources left is further

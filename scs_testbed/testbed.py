@@ -30,12 +30,6 @@ if TYPE_CHECKING:
 # Seconds before the 2nd, 3rd … attempt of an apply that failed with transient errors only
 # (Terraform keeps what it created: each attempt continues where the last one stopped).
 RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0)
-# Terraform's parallelism unless --parallelism says otherwise: Terraform's own 10 (the
-# reference's Makefile sets 10 too) let nine volumes and nine rules hold up the network ->
-# subnet -> ports -> servers chain and queued the nine volume attachments; 20 starts every
-# independent resource of a three-node testbed at once (apply 33.5 s instead of 41.6 s on the
-# local cloud). Clouds with API rate limits answer 429, which deploy and destroy retry.
-PARALLELISM = 20
 # destroy keeps trying longer (about 10 minutes): a half-destroyed testbed keeps costing money.
 DESTROY_RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0, 120.0, 120.0)
 

@@ -86,8 +86,7 @@ def deploy(
     parallelism: Annotated[
         int | None,
         typer.Option(
-            help="Terraform parallelism, >= 1 (default 20: every independent resource of "
-            "a three-node testbed at once; lower it for clouds with API rate limits).",
+            help="Terraform parallelism, >= 1 (lower it for clouds with API rate limits).",
             callback=at_least_one,
         ),
     ] = None,
