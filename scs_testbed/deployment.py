@@ -24,7 +24,6 @@ from scs_testbed.testbed import (
     Reporter,
     Target,
     _with_retries,
-    in_place,
     preflight,
     terraform_failure,
 )
@@ -135,7 +134,6 @@ def _apply_step(run: Deployment) -> None:
         run.parallelism,
         before_apply=lambda: _begin_apply(run),
         before_retry=lambda _attempt: _before_retry(run),
-        progress=lambda: in_place(run.runner),
         on_event=run.on_event,
     )
     if not result.ok:
@@ -294,7 +292,6 @@ def _apply_with_retries(
     parallelism: int | None,
     before_apply: Callable[[], None] | None = None,
     before_retry: Callable[[int], None] | None = None,
-    progress: Callable[[], int | None] | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     def applied(event: dict[str, Any]) -> None:
@@ -322,4 +319,4 @@ def _apply_with_retries(
         reporter.step("terraform apply")
         return runner.stream("apply", PLAN_FILE, parallelism=parallelism, on_event=applied)
 
-    return _with_retries(plan_and_apply, reporter, retry_delays, before_retry, progress)
+    return _with_retries(plan_and_apply, reporter, retry_delays, before_retry)

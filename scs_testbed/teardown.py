@@ -21,7 +21,6 @@ from scs_testbed.testbed import (
     DESTROY_RETRY_DELAYS,
     Reporter,
     _with_retries,
-    in_place,
     open_runner,
     terraform_failure,
 )
@@ -146,11 +145,7 @@ def _terraform_destroy(run: Destruction) -> None:
             refresh=False,
         )
 
-    def left() -> int | None:  # fewer resources left is further
-        count = in_place(runner, tainted_too=True)
-        return None if count is None else -count
-
-    result = _with_retries(destroy_once, reporter, run.retry_delays, progress=left)
+    result = _with_retries(destroy_once, reporter, run.retry_delays)
     if not result.ok and not run.force_cleanup:
         if began:
             set_state(workspace, "destroy-failed")

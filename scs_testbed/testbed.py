@@ -251,29 +251,11 @@ def terraform_failure(
     )
 
 
-def in_place(runner: TerraformRunner | None, tainted_too: bool = False) -> int | None:
-    """Resource instances in the testbed's state (without the tainted ones, which the next
-    apply replaces); None when the state cannot be read now."""
-    if runner is None:
-        return None
-    try:
-        resources = runner.state_resources()
-    except (TerraformError, DamagedRecord):
-        return None
-    return sum(
-        1
-        for resource in resources
-        for instance in resource.get("instances") or []
-        if tainted_too or not (isinstance(instance, dict) and instance.get("status") == "tainted")
-    )
-
-
 def _with_retries(
     attempt_once: Callable[[int], RunResult],
     reporter: Reporter,
     retry_delays: tuple[float, ...],
     before_retry: Callable[[int], None] | None = None,
-    progress: Callable[[], int | None] | None = None,
 ) -> RunResult:
     """Run `attempt_once(attempt)` again after known transient errors (`retrying.retried`).
 
@@ -287,7 +269,6 @@ def _with_retries(
         retry_delays,
         wait=lambda result, planned: result.next_delay(planned),
         before_retry=before_retry,
-        progress=progress,
     )
 
 

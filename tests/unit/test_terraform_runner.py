@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from scs_testbed import retrying, testbed
 from scs_testbed.deployment import _apply_with_retries
 from scs_testbed.terraform import TerraformRunner, parse_events, transient_reason
 from scs_testbed.testbed import SilentReporter, terraform_failure
@@ -95,73 +94,6 @@ def test_retries_are_bounded_and_the_error_names_the_resource(tmp_path: Path) ->
     assert error.exit_code == 4
     assert error.details[0].startswith('openstack_compute_volume_attach_v2.data["0-0"]: ')
     assert "Gateway Timeout" in error.details[0]
-
-
-def test_attempts_that_get_further_cost_no_retries(tmp_path: Path) -> None:
-    """Each failed attempt leaves more in place: the budget of two retries is not used up, the
-    wait is the shortest and the line says so; then two attempts that get nowhere end it."""
-    binary = fake_terraform(tmp_path, failures=9, golden=GOLDEN / "apply_gateway_timeout.jsonl")
-    runner = TerraformRunner(str(binary), tmp_path)
-    measures = iter([0, 10, 20, 30, 30, 30, 30])
-    waits: list[tuple[str, float]] = []
-
-    class Recorder(SilentReporter):
-        def retry(self, attempt: int, reason: str, delay: float) -> None:
-            waits.append((reason, delay))
-
-    result = _apply_with_retries(
-        runner, Recorder(), (0.0, 0.0), None, progress=lambda: next(measures)
-    )
-    assert not result.ok
-    assert (tmp_path / "applies").read_text().strip() == "6"  # 3 that got further + 1 + 2
-    assert [reason.endswith("(it got further)") for reason, _ in waits] == [True] * 3 + [False] * 2
-
-
-def test_attempts_are_capped_even_while_they_get_further(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(retrying, "MAX_ATTEMPTS", 4)
-    binary = fake_terraform(tmp_path, failures=9, golden=GOLDEN / "apply_gateway_timeout.jsonl")
-    steps = iter(range(100))
-    result = _apply_with_retries(
-        TerraformRunner(str(binary), tmp_path),
-        SilentReporter(),
-        (0.0, 0.0),
-        None,
-        progress=lambda: next(steps),
-    )
-    assert not result.ok
-    assert (tmp_path / "applies").read_text().strip() == "4"
-
-
-def test_a_state_that_cannot_be_read_is_no_progress(tmp_path: Path) -> None:
-    binary = fake_terraform(tmp_path, failures=9, golden=GOLDEN / "apply_gateway_timeout.jsonl")
-    result = _apply_with_retries(
-        TerraformRunner(str(binary), tmp_path),
-        SilentReporter(),
-        (0.0, 0.0),
-        None,
-        progress=lambda: None,
-    )
-    assert (tmp_path / "applies").read_text().strip() == "3" and not result.ok
-
-
-def test_in_place_counts_state_instances_without_the_tainted(tmp_path: Path) -> None:
-    state = {
-        "version": 4,
-        "resources": [
-            {"mode": "data", "instances": [{}]},
-            {"mode": "managed", "instances": [{}, {"status": "tainted"}, {}]},
-            {"mode": "managed", "instances": [{"status": "tainted"}]},
-        ],
-    }
-    (tmp_path / "terraform.tfstate").write_text(json.dumps(state))
-    runner = TerraformRunner("terraform", tmp_path)
-    assert testbed.in_place(runner) == 2
-    assert testbed.in_place(runner, tainted_too=True) == 4
-    (tmp_path / "terraform.tfstate").write_text("{garbled")
-    assert testbed.in_place(runner) is None
-    assert testbed.in_place(None) is None
 
 
 def test_a_permanent_error_is_not_retried(tmp_path: Path) -> None:
