@@ -50,7 +50,7 @@ def after_deploy(
     from scs_testbed.remote.testbed import prepare_access, server_ids, write_ssh_config
 
     write_ssh_config(workspace, outputs)
-    booted = bool(known) and server_ids(outputs).get("manager") in (known or {})
+    booted = server_ids(outputs).get("manager") in (known or {})
     if not booted and not vms_boot(workspace, outputs):
         ui.warn(
             "this cloud's VMs do not boot (fake hypervisor, e.g. the local cloud): "

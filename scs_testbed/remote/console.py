@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -44,7 +45,7 @@ def console_log(cloud: Any, server_id: str, length: int | None = None) -> str:
 
 
 def wait_for_host_keys(
-    cloud: Any,
+    open_cloud: Callable[[], Any],
     servers: Mapping[str, str],
     timeout: float = 900.0,
     pauses: Sequence[float] = PAUSES,
@@ -55,11 +56,15 @@ def wait_for_host_keys(
 
     The logs are read concurrently and only of servers still waited for; the pauses grow from
     half a second, so keys that are there within seconds of the apply are taken then. `known`
-    holds keys already read, by server id (`EarlyHostKeys`): those servers are not asked again.
+    holds keys already read, by server id (`EarlyHostKeys`): those servers are not asked again,
+    and `open_cloud` (which connects) is only called when a server is still waited for.
     """
     from scs_testbed.cloud import gather
 
     found = {alias: list(known[s]) for alias, s in servers.items() if known and s in known}
+    if len(found) == len(servers):
+        return found
+    cloud = open_cloud()
 
     def ask() -> dict[str, list[HostKey]] | None:
         waiting = {alias: server for alias, server in servers.items() if alias not in found}
@@ -105,7 +110,6 @@ class EarlyHostKeys:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-        self._step = 0
 
     def terraform_event(self, event: Mapping[str, Any]) -> None:
         """A server's create complete: its console is read from now on."""
@@ -139,11 +143,10 @@ class EarlyHostKeys:
         except Exception:  # a head start only: the wait after the apply asks again
             LOG.debug("early host keys: cloud %s not opened", self._cloud, exc_info=True)
             return
-        while not self._stopped.is_set():
+
+        def ask() -> None:  # never an answer: read until stop()
             with self._lock:
                 waiting = [s for s in self._ids if s not in self.found]
-                pause = self._pauses[min(self._step, len(self._pauses) - 1)]
-                self._step += 1
             try:
                 logs = gather({s: partial(console_log, cloud, s) for s in waiting})
             except Exception:  # as above: the next pause tries again
@@ -154,4 +157,5 @@ class EarlyHostKeys:
                     keys = parse_console_host_keys(text)
                     if keys:
                         self.found[server] = keys
-            self._stopped.wait(pause)
+
+        poll(ask, math.inf, self._pauses, stop=self._stopped)

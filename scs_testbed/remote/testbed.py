@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,12 +132,8 @@ def prepare_access(
 
     outputs = workspace.read_outputs()
     write_ssh_config(workspace, outputs)
-    servers = server_ids(outputs)
-    if known and all(server in known for server in servers.values()):
-        keys = {alias: list(known[server]) for alias, server in servers.items()}
-    else:
-        cloud = open_cloud(cloud_name(workspace))
-        keys = wait_for_host_keys(cloud, servers, timeout, known=known)
+    opener = partial(open_cloud, cloud_name(workspace))
+    keys = wait_for_host_keys(opener, server_ids(outputs), timeout, known=known)
     pin_host_keys(workspace, keys, outputs)
 
 

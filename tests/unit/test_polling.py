@@ -28,3 +28,19 @@ def test_no_answer_by_the_deadline_is_none(monkeypatch: pytest.MonkeyPatch) -> N
 
     assert polling.poll(ask, 10, pauses=(3.0,)) is None
     assert asked == [100.0, 103.0, 106.0, 109.0, 110.0]  # the last pause is cut to the deadline
+
+
+def test_a_stop_ends_the_wait_at_once() -> None:
+    """`stop` set during a pause: no further question, even with an hour's pause and no limit."""
+    import math
+    import threading
+
+    stop = threading.Event()
+    asked: list[int] = []
+
+    def ask() -> None:
+        asked.append(1)
+        threading.Timer(0.05, stop.set).start()
+
+    assert polling.poll(ask, math.inf, pauses=(3600.0,), stop=stop) is None
+    assert asked == [1]

@@ -48,7 +48,9 @@ def test_wait_for_host_keys_polls_until_cloud_init_printed_them() -> None:
     booted = (GOLDEN / "console_manager.log").read_text()
     consoles = {"m": ["[ 1.0] booting\n", booted], "n": ["[ 1.0] booting\n"] * 3 + [booted]}
     cloud = SimpleNamespace(compute=FakeCompute(consoles))
-    keys = console.wait_for_host_keys(cloud, {"manager": "m", "node-0": "n"}, 5, pauses=(0,))
+    keys = console.wait_for_host_keys(
+        lambda: cloud, {"manager": "m", "node-0": "n"}, 5, pauses=(0,)
+    )
     assert [k.key_type for k in keys["manager"]] == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
     assert keys["node-0"] == keys["manager"]
     # the manager's log is not read again once its keys were found
@@ -56,7 +58,7 @@ def test_wait_for_host_keys_polls_until_cloud_init_printed_them() -> None:
     assert (calls.count("m"), calls.count("n")) == (2, 4)
     cloud = SimpleNamespace(compute=FakeCompute({"m": [booted], "n": ["[ 1.0] booting\n"]}))
     with pytest.raises(RemoteError, match=r"node-0 \(n\): no SSH host keys"):
-        console.wait_for_host_keys(cloud, {"manager": "m", "node-0": "n"}, 0, pauses=(0,))
+        console.wait_for_host_keys(lambda: cloud, {"manager": "m", "node-0": "n"}, 0, pauses=(0,))
 
 
 def test_prepare_access_writes_ssh_config_and_pins_every_vm(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -122,10 +124,23 @@ def test_early_host_keys_are_read_from_each_server_created_during_the_apply(
     assert {server for server, _ in compute.calls} == {"m"}  # never the volume nor a delete
     compute.calls.clear()
     keys = console.wait_for_host_keys(
-        SimpleNamespace(compute=compute), {"manager": "m", "node-0": "r"}, 5, (0,), known=known
+        lambda: SimpleNamespace(compute=compute),
+        {"manager": "m", "node-0": "r"},
+        5,
+        (0,),
+        known=known,
     )
     assert keys["manager"] == known["m"]
     assert {server for server, _ in compute.calls} == {"r"}  # the manager not asked again
+
+    def no_cloud() -> None:
+        raise AssertionError("connected although every server's keys were known")
+
+    both = {**known, "r": keys["node-0"]}
+    assert console.wait_for_host_keys(no_cloud, {"manager": "m", "node-0": "r"}, 5, known=both) == {
+        "manager": known["m"],
+        "node-0": keys["node-0"],
+    }
 
 
 def test_early_host_keys_start_nothing_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
