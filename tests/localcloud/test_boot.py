@@ -41,9 +41,55 @@ def env(cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     return user_env(cloud.clouds_file, tmp_path_factory.mktemp("boot"))
 
 
+NOLOGIN = "System is booting up"  # pam_nologin's answer while /run/nologin exists
+
+
 @pytest.fixture(scope="module")
 def cli(env: dict[str, str]) -> Cli:
-    return cli_runner(env)
+    """The user's `scs-testbed`; a command turned away by a server that has not finished
+    booting gets the containers' own view appended to its stderr (for the failure message)."""
+    run = cli_runner(env)
+    workspace = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / NAME
+
+    def checked(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+        done: subprocess.CompletedProcess[str] = run(*args, **options)
+        if done.returncode != 0 and NOLOGIN in done.stdout + done.stderr:
+            done.stderr += "\n" + containers_view(workspace)
+        return done
+
+    return checked
+
+
+def containers_view(workspace: Path) -> str:
+    """What each server's container says about its boot: systemd's state and pending jobs,
+    /run/nologin, how long ago its container started, the end of its journal and console."""
+    from scs_testbed.localcloud import Layout
+    from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
+    from scs_testbed.remote.testbed import server_ids
+
+    try:
+        servers = server_ids(json.loads((workspace / "outputs.json").read_text()))
+    except (OSError, ValueError) as error:
+        return f"(no servers to look at: {error})"
+    host = nspawn.Host(Layout.default().hosts, Path("/nonexistent"))
+    script = (
+        "echo system: $(systemctl is-system-running); systemctl list-jobs --no-pager | head -n 15;"
+        " ls -l --time-style=+%T /run/nologin 2>&1; echo uptime: $(cut -d' ' -f1 /proc/uptime);"
+        " journalctl -b --no-pager -n 25 -o short-monotonic 2>&1"
+    )
+    parts = []
+    for alias, server in servers.items():
+        pids = host.pids(server)
+        parts.append(f"-- {alias} ({server}): nspawn and its processes {pids[:4]}")
+        if len(pids) >= 2:
+            shown = subprocess.run(
+                ["nsenter", "-t", str(pids[1]), "-m", "-u", "-i", "-n", "-p", "sh", "-c", script],
+                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, check=False,
+            )  # fmt: skip
+            parts.append(shown.stdout + shown.stderr)
+        console = host.console_output(server).decode(errors="replace").splitlines()
+        parts.append("console (end):\n" + "\n".join(console[-15:]))
+    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +229,33 @@ def testbed(nspawn_cloud: None, cli: Cli, env: dict[str, str]) -> Iterator[dict[
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         workspace = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / NAME
-        yield {"workspace": workspace, "deploy_seconds": time.monotonic() - started}
+        deployed = time.monotonic() - started
+        # the host keys on a console come after the boot let users in (cloud-final runs
+        # after multi-user.target): each server takes a login at once, else say why not
+        for host in ("manager", "node-0", "node-1", "node-2"):
+            wait_for_login(cli, host, 300)
+        yield {"workspace": workspace, "deploy_seconds": deployed}
     finally:
         cli("destroy", NAME, "--yes", "--force-cleanup")
+
+
+def wait_for_login(cli: Cli, host: str, limit: float) -> None:
+    """Poll until `host` takes a login; fail with its container's view when it still turns
+    users away as booting after `limit` seconds (any other refusal fails at once)."""
+    from scs_testbed.polling import poll
+
+    refused: list[str] = []
+
+    def ask() -> bool | None:
+        done = cli("ssh", "--name", NAME, host, "--", "true", timeout=120)
+        if done.returncode == 0:
+            return True
+        assert NOLOGIN in done.stderr, f"{host}: {done.stderr}"
+        refused[:] = [done.stderr]
+        return None
+
+    if poll(ask, limit) is None:
+        raise AssertionError(f"{host} took no login {limit:.0f} s after the deploy:\n{refused[0]}")
 
 
 def test_host_keys_from_the_console_are_pinned(testbed: dict[str, Any], cli: Cli) -> None:
