@@ -62,7 +62,8 @@ def cli(env: dict[str, str]) -> Cli:
 
 def containers_view(workspace: Path) -> str:
     """What each server's container says about its boot: systemd's state and pending jobs,
-    /run/nologin, how long ago its container started, the end of its journal and console."""
+    /run/nologin and its time, the host's uptime (the journal's monotonic times count from
+    it), the end of the boot's journal and of the console."""
     from scs_testbed.localcloud import Layout
     from scs_testbed.localcloud.plugins.scs_localcloud_plugins import nspawn
     from scs_testbed.remote.testbed import server_ids
@@ -232,16 +233,19 @@ def testbed(nspawn_cloud: None, cli: Cli, env: dict[str, str]) -> Iterator[dict[
         deployed = time.monotonic() - started
         # the host keys on a console come after the boot let users in (cloud-final runs
         # after multi-user.target): each server takes a login at once, else say why not
-        for host in ("manager", "node-0", "node-1", "node-2"):
-            wait_for_login(cli, host, 300)
+        from scs_testbed.remote.testbed import server_ids
+
+        for host in server_ids(json.loads((workspace / "outputs.json").read_text())):
+            wait_for_login(cli_runner(env), workspace, host, 300)
         yield {"workspace": workspace, "deploy_seconds": deployed}
     finally:
         cli("destroy", NAME, "--yes", "--force-cleanup")
 
 
-def wait_for_login(cli: Cli, host: str, limit: float) -> None:
-    """Poll until `host` takes a login; fail with its container's view when it still turns
-    users away as booting after `limit` seconds (any other refusal fails at once)."""
+def wait_for_login(cli: Cli, workspace: Path, host: str, limit: float) -> None:
+    """Poll until `host` takes a login; fail with the containers' view (read once, at the
+    end) when it still turns users away as booting after `limit` seconds (any other refusal
+    fails at once)."""
     from scs_testbed.polling import poll
 
     refused: list[str] = []
@@ -255,7 +259,10 @@ def wait_for_login(cli: Cli, host: str, limit: float) -> None:
         return None
 
     if poll(ask, limit) is None:
-        raise AssertionError(f"{host} took no login {limit:.0f} s after the deploy:\n{refused[0]}")
+        raise AssertionError(
+            f"{host} took no login {limit:.0f} s after the deploy:\n{refused[0]}\n"
+            + containers_view(workspace)
+        )
 
 
 def test_host_keys_from_the_console_are_pinned(testbed: dict[str, Any], cli: Cli) -> None:
