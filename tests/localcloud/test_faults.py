@@ -9,6 +9,7 @@ PID per test; the judge of leftovers is a direct connection, not one through the
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -32,13 +33,14 @@ def judge(cloud: LocalCloud) -> object:
 
 
 @pytest.fixture
-def names(tmp_path: Path) -> Iterator[list[str]]:
-    """Testbeds to remove straight through the cloud (no faults) whatever the outcome."""
+def names(judge: object, tmp_path: Path) -> Iterator[list[str]]:
+    """Testbeds to remove straight through the cloud (no faults) whatever the outcome: the
+    test's own user (its state directory) destroys them with the direct clouds.yaml, and what a
+    destroy cannot reach (no workspace, a failed destroy) is deleted by name through the judge.
+    Later tests share the project's quotas: a testbed left here fails them."""
     created: list[str] = []
     yield created
-    env = faultrun.user_env(faultrun.localcloud_dir() / "clouds.yaml", tmp_path / "cleanup")
-    for name in created:
-        faultrun.cli(env, "destroy", name, "--yes", "--force-cleanup")
+    faultrun.remove_testbeds(judge, created, tmp_path / "user")
 
 
 def test_the_seed_hits_a_reset_after_a_create() -> None:
@@ -60,7 +62,8 @@ def test_deploy_and_destroy_at_10_percent_leave_nothing(
         output = deployed.stdout + deployed.stderr
         assert deployed.returncode in (0, 4), output[-3000:]
         if deployed.returncode == 4:  # a clear error, and the state kept for destroy
-            assert "terraform apply failed" in output, output[-3000:]
+            # the retries can run out in a plan as well as in an apply
+            assert re.search(r"terraform (plan|apply) failed", output), output[-3000:]
             assert (
                 Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name / "terraform.tfstate"
             ).is_file()

@@ -192,6 +192,27 @@ def leftovers(conn: Any, prefix: str) -> list[str]:
     return sorted(found)
 
 
+def remove_testbeds(judge: Any, names: list[str], user: Path) -> None:
+    """Destroy each testbed as `user` (its state directory) straight through the local cloud,
+    with --force-cleanup; then delete by name whatever still carries it (a deploy that never
+    wrote a workspace, a destroy that failed). Raises if anything remains."""
+    from scs_testbed.discover import delete_resources
+
+    env = user_env(localcloud_dir() / "clouds.yaml", user)
+    remaining: dict[str, list[str]] = {}
+    for name in names:
+        testbed = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name
+        if testbed.is_dir():
+            cli(env, "destroy", name, "--yes", "--force-cleanup")
+        if leftovers(judge, name):
+            delete_resources(judge, name)
+        left = leftovers(judge, name)
+        if left:
+            remaining[name] = left
+    if remaining:
+        raise RuntimeError(f"testbeds left in the local cloud after the test: {remaining}")
+
+
 def wait_for_room(env: dict[str, str], name: str, timeout: float = 1200) -> None:
     """The shared cloud must hold one more testbed (the preflight passes) before a run."""
     deadline = time.monotonic() + timeout
