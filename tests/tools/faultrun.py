@@ -204,9 +204,10 @@ def remove_testbeds(judge: Any, names: list[str], user: Path) -> None:
         testbed = Path(env["SCS_TESTBED_STATE_DIR"]) / "testbeds" / name
         if testbed.is_dir():
             cli(env, "destroy", name, "--yes", "--force-cleanup")
-        if leftovers(judge, name):
-            delete_resources(judge, name)
         left = leftovers(judge, name)
+        if left:
+            delete_resources(judge, name)
+            left = leftovers(judge, name)
         if left:
             remaining[name] = left
     if remaining:
